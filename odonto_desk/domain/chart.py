@@ -1,0 +1,285 @@
+"""Chart marks: the conditions and procedures drawn on the odontogram, and their rules.
+
+A :class:`ChartMark` is one thing on one tooth: caries MO on 30, a completed crown on 3, a
+planned extraction of 19. Building one validates it completely (kind vs status, surfaces vs
+tooth, material vs kind, CDT code vs tooth and surfaces), so an invalid mark cannot exist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
+
+from odonto_desk.domain.cdt import check_code, normalize_code, suggest_code
+from odonto_desk.domain.errors import DomainError, InvalidSurface
+from odonto_desk.domain.surfaces import Surface, format_surfaces, normalize_surface, sort_surfaces
+from odonto_desk.domain.teeth import Tooth
+
+
+class MarkStatus(enum.StrEnum):
+    """Open Dental's statuses, with the same short codes clinicians know."""
+
+    TREATMENT_PLANNED = "tp"
+    COMPLETED = "c"
+    EXISTING_CURRENT = "ec"  # existing, done by this practice
+    EXISTING_OTHER = "eo"  # existing, done elsewhere
+    REFERRED = "r"
+    CONDITION = "cn"
+
+    @property
+    def label(self) -> str:
+        return {
+            MarkStatus.TREATMENT_PLANNED: "Treatment planned",
+            MarkStatus.COMPLETED: "Completed",
+            MarkStatus.EXISTING_CURRENT: "Existing (this practice)",
+            MarkStatus.EXISTING_OTHER: "Existing (other provider)",
+            MarkStatus.REFERRED: "Referred out",
+            MarkStatus.CONDITION: "Condition",
+        }[self]
+
+    @property
+    def is_existing_work(self) -> bool:
+        return self in (MarkStatus.COMPLETED, MarkStatus.EXISTING_CURRENT, MarkStatus.EXISTING_OTHER)
+
+
+class Material(enum.StrEnum):
+    AMALGAM = "amalgam"
+    COMPOSITE = "composite"
+    GLASS_IONOMER = "glass ionomer"
+    GOLD = "gold"
+    METAL = "metal"  # base or noble metal other than gold
+    PORCELAIN = "porcelain"  # ceramic, e.g. lithium disilicate
+    ZIRCONIA = "zirconia"
+    PFM = "porcelain fused to metal"
+    RESIN = "resin"
+    STAINLESS_STEEL = "stainless steel"
+    ACRYLIC = "acrylic"
+    TITANIUM = "titanium"
+    TEMPORARY = "temporary"
+
+    @property
+    def is_metal(self) -> bool:
+        """Drawn in the dark shade, as Open Dental draws metal restorations."""
+        return self in (Material.AMALGAM, Material.GOLD, Material.METAL, Material.STAINLESS_STEEL,
+                        Material.TITANIUM)
+
+
+class MarkKind(enum.StrEnum):
+    CARIES = "caries"
+    FILLING = "filling"
+    INLAY = "inlay"
+    ONLAY = "onlay"
+    CROWN = "crown"
+    VENEER = "veneer"
+    PONTIC = "bridge pontic"
+    ABUTMENT = "bridge abutment"
+    RCT = "root canal"
+    POST_CORE = "post and core"
+    IMPLANT = "implant"
+    EXTRACTION = "extraction"
+    MISSING = "missing"
+    IMPACTED = "impacted"
+    FRACTURE = "fracture"
+    SEALANT = "sealant"
+    DENTURE = "denture"
+    RETAINED_ROOT = "retained root"
+    WATCH = "watch"
+
+
+class SurfaceUse(enum.Enum):
+    REQUIRED = "required"
+    OPTIONAL = "optional"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class KindRule:
+    condition: bool  # a finding (status 'cn' only) rather than work done or planned
+    surfaces: SurfaceUse
+    min_surfaces: int = 0
+    posterior_only: bool = False
+    permanent_only: bool = False
+    materials: frozenset[Material] = frozenset()  # empty: material not applicable
+    family: str | None = None  # CDT surface-count family per material, see FAMILY_BY_MATERIAL
+    whole_tooth_gone: bool = False  # the tooth is not there (missing, extracted, pontic)
+
+
+_DIRECT = frozenset({Material.AMALGAM, Material.COMPOSITE, Material.GLASS_IONOMER, Material.GOLD,
+                     Material.RESIN, Material.TEMPORARY})
+_INDIRECT = frozenset({Material.GOLD, Material.METAL, Material.PORCELAIN, Material.ZIRCONIA, Material.RESIN,
+                       Material.COMPOSITE})
+_CROWN = frozenset({Material.GOLD, Material.METAL, Material.PORCELAIN, Material.ZIRCONIA, Material.PFM,
+                    Material.RESIN, Material.STAINLESS_STEEL, Material.TEMPORARY})
+
+KIND_RULES: dict[MarkKind, KindRule] = {
+    MarkKind.CARIES: KindRule(True, SurfaceUse.REQUIRED, 1),
+    MarkKind.FILLING: KindRule(False, SurfaceUse.REQUIRED, 1, materials=_DIRECT),
+    MarkKind.INLAY: KindRule(False, SurfaceUse.REQUIRED, 1, materials=_INDIRECT),
+    MarkKind.ONLAY: KindRule(False, SurfaceUse.REQUIRED, 2, posterior_only=True, materials=_INDIRECT),
+    MarkKind.CROWN: KindRule(False, SurfaceUse.NONE, materials=_CROWN),
+    MarkKind.VENEER: KindRule(False, SurfaceUse.NONE, materials=frozenset({Material.PORCELAIN,
+                                                                           Material.COMPOSITE,
+                                                                           Material.RESIN})),
+    MarkKind.PONTIC: KindRule(False, SurfaceUse.NONE, materials=_CROWN, whole_tooth_gone=True),
+    MarkKind.ABUTMENT: KindRule(False, SurfaceUse.NONE, materials=_CROWN),
+    MarkKind.RCT: KindRule(False, SurfaceUse.NONE),
+    MarkKind.POST_CORE: KindRule(False, SurfaceUse.NONE),
+    MarkKind.IMPLANT: KindRule(False, SurfaceUse.NONE, permanent_only=True,
+                               materials=frozenset({Material.TITANIUM, Material.ZIRCONIA})),
+    MarkKind.EXTRACTION: KindRule(False, SurfaceUse.NONE, whole_tooth_gone=True),
+    MarkKind.MISSING: KindRule(True, SurfaceUse.NONE, whole_tooth_gone=True),
+    MarkKind.IMPACTED: KindRule(True, SurfaceUse.NONE),
+    MarkKind.FRACTURE: KindRule(True, SurfaceUse.OPTIONAL),
+    MarkKind.SEALANT: KindRule(False, SurfaceUse.OPTIONAL, posterior_only=True,
+                               materials=frozenset({Material.RESIN, Material.GLASS_IONOMER})),
+    MarkKind.DENTURE: KindRule(False, SurfaceUse.NONE, whole_tooth_gone=True,
+                               materials=frozenset({Material.ACRYLIC, Material.METAL})),
+    MarkKind.RETAINED_ROOT: KindRule(True, SurfaceUse.NONE),
+    MarkKind.WATCH: KindRule(True, SurfaceUse.OPTIONAL),
+}
+
+# Which CDT surface-count family a (kind, material) charts as, for code suggestions.
+FAMILY_BY_MATERIAL: dict[tuple[MarkKind, Material], str] = {
+    (MarkKind.FILLING, Material.AMALGAM): "amalgam",
+    (MarkKind.FILLING, Material.COMPOSITE): "composite",
+    (MarkKind.FILLING, Material.RESIN): "composite",
+    (MarkKind.FILLING, Material.GOLD): "gold foil",
+    (MarkKind.INLAY, Material.GOLD): "inlay metal",
+    (MarkKind.INLAY, Material.METAL): "inlay metal",
+    (MarkKind.INLAY, Material.PORCELAIN): "inlay ceramic",
+    (MarkKind.INLAY, Material.ZIRCONIA): "inlay ceramic",
+    (MarkKind.INLAY, Material.RESIN): "inlay resin",
+    (MarkKind.INLAY, Material.COMPOSITE): "inlay resin",
+    (MarkKind.ONLAY, Material.GOLD): "onlay metal",
+    (MarkKind.ONLAY, Material.METAL): "onlay metal",
+    (MarkKind.ONLAY, Material.PORCELAIN): "onlay ceramic",
+    (MarkKind.ONLAY, Material.ZIRCONIA): "onlay ceramic",
+    (MarkKind.ONLAY, Material.RESIN): "onlay resin",
+    (MarkKind.ONLAY, Material.COMPOSITE): "onlay resin",
+}
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class ChartMark(BaseModel):
+    """One condition or procedure on one tooth. Immutable; build a new one to change it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(default_factory=_new_id)
+    tooth: Tooth
+    kind: MarkKind
+    status: MarkStatus
+    surfaces: frozenset[Surface] = frozenset()
+    material: Material | None = None
+    code: str | None = None  # CDT code, for procedures
+    date: dt.date | None = None
+    provider: str | None = None  # Practitioner id
+    note: str = ""
+
+    @field_validator("code")
+    @classmethod
+    def _code_format(cls, v: str | None) -> str | None:
+        return None if v in (None, "") else normalize_code(v)
+
+    @field_serializer("surfaces")
+    def _surfaces_in_order(self, v: frozenset[Surface]) -> list[str]:
+        return [s.value for s in sort_surfaces(v)]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalize_surfaces(cls, data: Any) -> Any:
+        # B/F are folded to the tooth's facial letter and O/I checked before anything else,
+        # so the error names the surface rather than a type mismatch.
+        if isinstance(data, dict) and "surfaces" in data and "tooth" in data:
+            try:
+                tooth = data["tooth"] if isinstance(data["tooth"], Tooth) else Tooth(str(data["tooth"]))
+            except DomainError:
+                return data  # the field validator reports the tooth
+            raw = data["surfaces"]
+            letters = list(raw) if not isinstance(raw, str) else [c for c in raw.upper() if c.strip()]
+            surfs: set[Surface] = set()
+            for letter in letters:
+                s = normalize_surface(letter, tooth)
+                surfs.add(s)
+            data = {**data, "surfaces": frozenset(surfs)}
+        return data
+
+    @model_validator(mode="after")
+    def _rules(self) -> ChartMark:
+        rule = KIND_RULES[self.kind]
+        t = self.tooth
+        if rule.condition and self.status is not MarkStatus.CONDITION:
+            raise DomainError(f"{self.kind.value} is a condition: its status is 'condition', not "
+                              f"'{self.status.label.lower()}'", field="status")
+        if not rule.condition and self.status is MarkStatus.CONDITION:
+            raise DomainError(f"{self.kind.value} is a procedure: give it a status such as treatment "
+                              "planned or completed", field="status")
+        if rule.surfaces is SurfaceUse.NONE and self.surfaces:
+            raise InvalidSurface(f"a {self.kind.value} covers the whole tooth and takes no surfaces "
+                                 f"(got {format_surfaces(self.surfaces)})", field="surfaces")
+        if rule.surfaces is SurfaceUse.REQUIRED and len(self.surfaces) < max(1, rule.min_surfaces):
+            need = max(1, rule.min_surfaces)
+            raise InvalidSurface(f"a {self.kind.value} needs at least {need} surface{'s' if need > 1 else ''}",
+                                 field="surfaces")
+        if rule.posterior_only and t.is_anterior:
+            raise DomainError(f"a {self.kind.value} is for posterior teeth; tooth {t.universal} is a "
+                              f"{t.tooth_type.value}", field="kind")
+        if rule.permanent_only and t.is_primary:
+            raise DomainError(f"a {self.kind.value} is for permanent teeth; tooth {t.universal} is primary",
+                              field="kind")
+        if self.material is not None:
+            if not rule.materials:
+                raise DomainError(f"a {self.kind.value} has no material", field="material")
+            if self.material not in rule.materials:
+                allowed = ", ".join(sorted(m.value for m in rule.materials))
+                raise DomainError(f"a {self.kind.value} cannot be {self.material.value} (use {allowed})",
+                                  field="material")
+        if self.code is not None:
+            if rule.condition:
+                raise DomainError(f"{self.kind.value} is a condition and carries no procedure code",
+                                  field="code")
+            check_code(self.code, t, self.surfaces)
+        return self
+
+    # --- derived ---------------------------------------------------------------------------
+
+    @property
+    def is_condition(self) -> bool:
+        return KIND_RULES[self.kind].condition
+
+    @property
+    def surface_string(self) -> str:
+        return format_surfaces(self.surfaces)
+
+    @property
+    def removes_tooth(self) -> bool:
+        """True when the tooth should be drawn as absent once this mark is in effect."""
+        rule = KIND_RULES[self.kind]
+        return rule.whole_tooth_gone and (self.status.is_existing_work or self.status is MarkStatus.CONDITION)
+
+    def suggested_code(self) -> str | None:
+        """The CDT code the kind, material and surface count point to, if any."""
+        if self.material is None:
+            return None
+        family = FAMILY_BY_MATERIAL.get((self.kind, self.material))
+        return suggest_code(family, self.tooth, self.surfaces)
+
+    def describe(self) -> str:
+        parts = [self.tooth.universal]
+        if self.surfaces:
+            parts.append(self.surface_string)
+        if self.material:
+            parts.append(self.material.value)
+        parts.append(self.kind.value)
+        if self.code:
+            parts.append(self.code)
+        parts.append(f"({self.status.value})")
+        return " ".join(parts)
