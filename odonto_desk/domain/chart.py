@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
-from odonto_desk.domain.cdt import check_code, normalize_code, suggest_code
+from odonto_desk.domain.cdt import check_code, normalize_code, rule_for, suggest_code
 from odonto_desk.domain.errors import DomainError, InvalidSurface
 from odonto_desk.domain.surfaces import Surface, format_surfaces, normalize_surface, sort_surfaces
 from odonto_desk.domain.teeth import Tooth
@@ -174,6 +174,7 @@ class ChartMark(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str = Field(default_factory=_new_id)
+    patient: str | None = None  # Patient id
     tooth: Tooth
     kind: MarkKind
     status: MarkStatus
@@ -283,3 +284,50 @@ class ChartMark(BaseModel):
             parts.append(self.code)
         parts.append(f"({self.status.value})")
         return " ".join(parts)
+
+
+# CDT code ranges → (kind, material) they chart as, for resources that carry only a code.
+_KIND_BY_RANGE: list[tuple[int, int, MarkKind, Material | None]] = [
+    (1351, 1353, MarkKind.SEALANT, Material.RESIN),
+    (2390, 2390, MarkKind.CROWN, Material.RESIN),
+    (2710, 2722, MarkKind.CROWN, Material.RESIN),
+    (2740, 2740, MarkKind.CROWN, Material.PORCELAIN),
+    (2750, 2752, MarkKind.CROWN, Material.PFM),
+    (2753, 2753, MarkKind.CROWN, Material.PFM),
+    (2780, 2794, MarkKind.CROWN, Material.METAL),
+    (2799, 2799, MarkKind.CROWN, Material.TEMPORARY),
+    (2929, 2929, MarkKind.CROWN, Material.PORCELAIN),
+    (2930, 2931, MarkKind.CROWN, Material.STAINLESS_STEEL),
+    (2932, 2934, MarkKind.CROWN, Material.RESIN),
+    (2950, 2957, MarkKind.POST_CORE, None),
+    (2960, 2962, MarkKind.VENEER, Material.PORCELAIN),
+    (3310, 3348, MarkKind.RCT, None),
+    (6010, 6013, MarkKind.IMPLANT, Material.TITANIUM),
+    (6205, 6253, MarkKind.PONTIC, None),
+    (6545, 6794, MarkKind.ABUTMENT, None),
+    (7111, 7251, MarkKind.EXTRACTION, None),
+]
+_KIND_BY_FAMILY: dict[str, tuple[MarkKind, Material]] = {
+    "amalgam": (MarkKind.FILLING, Material.AMALGAM),
+    "composite": (MarkKind.FILLING, Material.COMPOSITE),
+    "gold foil": (MarkKind.FILLING, Material.GOLD),
+    "inlay metal": (MarkKind.INLAY, Material.METAL),
+    "inlay ceramic": (MarkKind.INLAY, Material.PORCELAIN),
+    "inlay resin": (MarkKind.INLAY, Material.RESIN),
+    "onlay metal": (MarkKind.ONLAY, Material.METAL),
+    "onlay ceramic": (MarkKind.ONLAY, Material.PORCELAIN),
+    "onlay resin": (MarkKind.ONLAY, Material.RESIN),
+}
+
+
+def kind_for_code(code: str) -> tuple[MarkKind, Material | None] | None:
+    """What a CDT code charts as when nothing else says (D2392 → composite filling)."""
+    c = normalize_code(code)
+    family = rule_for(c).family
+    if family in _KIND_BY_FAMILY:
+        return _KIND_BY_FAMILY[family]
+    n = int(c[1:])
+    for lo, hi, kind, material in _KIND_BY_RANGE:
+        if lo <= n <= hi:
+            return kind, material
+    return None

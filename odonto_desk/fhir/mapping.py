@@ -90,6 +90,8 @@ def to_fhir(obj: Any, *, base: Resource | None = None) -> Resource:
     if base.get("resourceType") != fresh["resourceType"]:
         return fresh  # e.g. a planned mark became a completed one: a new resource type
     out = copy.deepcopy(base)
+    # The base's narrative described the old content; a stale narrative misleads a reader.
+    out.pop("text", None)
     for key in m.owned:
         if key in fresh:
             out[key] = fresh[key]
