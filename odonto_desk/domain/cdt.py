@@ -423,6 +423,8 @@ def parse_catalog_csv(text: str) -> CatalogImport:
         hi = base.surfaces_max if smax is None else smax
         if smin is not None and smax is None and base.surfaces_max not in (-1,) and base.surfaces_max < lo:
             hi = -1
+        if lo > 0 and not row.get("area"):
+            area = Area.TOOTH  # surfaces imply a tooth
         if hi != -1 and hi < lo:
             errors.append(RowError(i, "surfaces_max", f"{hi} is below surfaces_min {lo}"))
         fee = None
