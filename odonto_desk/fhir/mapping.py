@@ -105,6 +105,14 @@ def to_fhir(obj: Any, *, base: Resource | None = None) -> Resource:
 
 def from_fhir(resource: Resource, *, expect: type | None = None) -> Any:
     """The domain object for ``resource``. ``expect`` checks its domain type."""
+    if expect is not None:
+        _load_all()
+        wanted = _BY_DOMAIN.get(expect)
+        rtype = resource.get("resourceType") if isinstance(resource, dict) else None
+        if wanted is not None and rtype not in wanted.resource_types:
+            raise FhirMappingError(
+                f"expected a resource for {expect.__name__} ({' or '.join(wanted.resource_types)}), "
+                f"got {rtype}", path="resourceType")
     m = mapper_for_resource(resource)
     if expect is not None and not issubclass(m.domain_type, expect):
         raise FhirMappingError(
