@@ -150,7 +150,7 @@ _TOOTH_RANGES: list[tuple[int, int, CodeRule]] = [
     (3330, 3330, CodeRule(tooth_required=True, region=Region.MOLAR, permanent_only=True)),
     (3346, 3348, CodeRule(tooth_required=True)),
     (3410, 3470, CodeRule(tooth_required=True)),  # apicoectomy etc.
-    (1351, 1353, CodeRule(tooth_required=True, region=Region.POSTERIOR)),  # sealants
+    (1351, 1353, CodeRule(tooth_required=True, surfaces_max=-1, region=Region.POSTERIOR)),  # sealants
     (4210, 4212, CodeRule(area=Area.QUADRANT)),
     (4240, 4241, CodeRule(area=Area.QUADRANT)),
     (4260, 4261, CodeRule(area=Area.QUADRANT)),

@@ -1,0 +1,3 @@
+from odonto_desk.cli import main
+
+raise SystemExit(main())

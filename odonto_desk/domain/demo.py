@@ -1,0 +1,82 @@
+"""Demo charts: a few deterministic patients with existing work, conditions and plans.
+
+Pure domain data (no FHIR, no storage). The reference server seeds from this, and the app shows
+it before any server is configured. Names and numbers are invented.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from odonto_desk.domain.chart import ChartMark
+
+
+@dataclass(frozen=True)
+class DemoPatient:
+    id: str
+    gpid: str
+    given: str
+    family: str
+    birth_date: dt.date
+    alerts: tuple[str, ...] = ()
+    marks: tuple[ChartMark, ...] = field(default_factory=tuple)
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.family}, {self.given}"
+
+    def age_on(self, day: dt.date) -> int:
+        before_birthday = (day.month, day.day) < (self.birth_date.month, self.birth_date.day)
+        return day.year - self.birth_date.year - int(before_birthday)
+
+
+def _m(patient: str, n: int, tooth: str, kind: str, status: str, surfaces: str = "", material: str | None = None,
+       code: str | None = None, date: str | None = None, note: str = "") -> ChartMark:
+    return ChartMark(id=f"{patient}-m{n:03d}", patient=patient, tooth=tooth, kind=kind, status=status,
+                     surfaces=surfaces, material=material, code=code,
+                     date=dt.date.fromisoformat(date) if date else None, provider="dr-okafor", note=note)
+
+
+def demo_patients() -> list[DemoPatient]:
+    p1, p2, p3 = "demo-rivera", "demo-chen", "demo-haddad"
+    rivera = [
+        _m(p1, 1, "1", "missing", "cn"),
+        _m(p1, 2, "16", "missing", "cn"),
+        _m(p1, 3, "3", "filling", "eo", "MOD", "amalgam", "D2160", "2011-06-02", "old amalgam, margins intact"),
+        _m(p1, 4, "14", "crown", "ec", "", "porcelain", "D2740", "2019-09-12"),
+        _m(p1, 5, "14", "root canal", "ec", "", None, "D3330", "2019-08-20"),
+        _m(p1, 6, "30", "caries", "cn", "MO", date="2025-03-03"),
+        _m(p1, 7, "30", "filling", "tp", "MO", "composite", "D2392"),
+        _m(p1, 8, "19", "crown", "tp", "", "zirconia", "D2740"),
+        _m(p1, 9, "8", "filling", "c", "MIF", "composite", "D2332", "2024-11-05"),
+        _m(p1, 10, "32", "impacted", "cn"),
+        _m(p1, 11, "20", "watch", "cn", "O", note="stained fissure, recheck 6 months"),
+    ]
+    chen = [
+        _m(p2, 1, "A", "sealant", "c", "O", "resin", None, "2024-02-10"),
+        _m(p2, 2, "J", "caries", "cn", "DO"),
+        _m(p2, 3, "J", "filling", "tp", "DO", "composite", "D2392"),
+        _m(p2, 4, "K", "crown", "tp", "", "stainless steel", "D2930"),
+        _m(p2, 5, "3", "sealant", "tp", "O", "resin", "D1351"),
+        _m(p2, 6, "14", "sealant", "tp", "O", "resin", "D1351"),
+    ]
+    haddad = [
+        _m(p3, 1, "2", "extraction", "c", date="2018-04-01"),
+        _m(p3, 2, "3", "bridge abutment", "ec", "", "porcelain fused to metal", "D6750", "2018-07-15"),
+        _m(p3, 3, "4", "bridge pontic", "ec", "", "porcelain fused to metal", "D6240", "2018-07-15"),
+        _m(p3, 4, "5", "bridge abutment", "ec", "", "porcelain fused to metal", "D6750", "2018-07-15"),
+        _m(p3, 5, "19", "implant", "c", "", "titanium", "D6010", "2023-01-20"),
+        _m(p3, 6, "9", "fracture", "cn", "MI"),
+        _m(p3, 7, "9", "veneer", "tp", "", "porcelain", "D2962"),
+        _m(p3, 8, "31", "retained root", "cn"),
+        _m(p3, 9, "31", "extraction", "tp", "", None, "D7210"),
+        _m(p3, 10, "28", "filling", "tp", "BV", "composite", "D2392"),
+    ]
+    return [
+        DemoPatient(p1, "APX-1A2B3C4D", "Jordan", "Rivera", dt.date(1987, 4, 12), ("latex allergy",),
+                    tuple(rivera)),
+        DemoPatient(p2, "APX-7KQ2M9PZ", "Mia", "Chen", dt.date(2017, 9, 3), (), tuple(chen)),
+        DemoPatient(p3, "APX-H4DD0D51", "Samir", "Haddad", dt.date(1961, 1, 28),
+                    ("anticoagulant (warfarin)", "premedicate: joint replacement"), tuple(haddad)),
+    ]
