@@ -22,7 +22,11 @@ def _perio_classify(args: argparse.Namespace) -> int:
     from odonto_desk.domain.errors import DomainError
 
     try:
-        text = sys.stdin.read() if args.case == "-" else open(args.case, encoding="utf-8").read()
+        if args.case == "-":
+            text = sys.stdin.read()
+        else:
+            with open(args.case, encoding="utf-8") as fh:
+                text = fh.read()
     except OSError as exc:
         print(f"odonto-desk: cannot read {args.case}: {exc.strerror}", file=sys.stderr)
         return 2

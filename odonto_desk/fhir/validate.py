@@ -163,12 +163,13 @@ def _check_node(node: dict[str, Any], path: str) -> None:
         if system == codes.ADA_UNIVERSAL:
             _tooth(code, NumberingSystem.UNIVERSAL, f"{path}.code")
         elif system == codes.FDI_TOOTH and code not in ("0", "1", "2", "3", "4", "5", "6", "7", "8"):
-            _tooth(code, NumberingSystem.FDI, f"{path}.code")
+            _tooth(code, NumberingSystem.FDI, f"{path}.code")  # FDI quadrant codes 0–8 are areas
         elif system == codes.ADA_SURFACE and code not in _ADA_SURFACES:
             raise FhirValidationError(f"{code!r} is not an ADA surface (M, O, I, D, B, F, L)", path=f"{path}.code")
-        elif system in codes.CDT_ALIASES:
-            if not (isinstance(code, str) and len(code) == 5 and code[0] == "D" and code[1:].isdigit()):
-                raise FhirValidationError(f"{code!r} is not a CDT code (D0000–D9999)", path=f"{path}.code")
+        elif system in codes.CDT_ALIASES and not (
+            isinstance(code, str) and len(code) == 5 and code[0] == "D" and code[1:].isdigit()
+        ):
+            raise FhirValidationError(f"{code!r} is not a CDT code (D0000–D9999)", path=f"{path}.code")
     exts = node.get("extension")
     if not isinstance(exts, list):
         return

@@ -1,0 +1,215 @@
+"""The reference Apex Odonto server as an ASGI app.
+
+``create_app(config)`` builds everything around one SQLite file. Routes are thin: they read the
+request, hand it to the logic objects (:class:`FhirApi`, the operational API, the webhook hub)
+off the event loop, and turn :class:`ApiError` into an OperationOutcome.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from odonto_desk.sandbox.auth import Auth, basic_credentials
+from odonto_desk.sandbox.fhir_api import FhirApi, capability_statement
+from odonto_desk.sandbox.fhirstore import FhirStore
+from odonto_desk.sandbox.gate import Gate
+from odonto_desk.sandbox.outcome import ApiError, error_response, fhir_response
+from odonto_desk.sandbox.ratelimit import RateLimiter
+
+MAX_BODY = 8 * 1024 * 1024  # FHIR bodies; imaging chunks have their own limit
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class ServerConfig:
+    db_path: str | Path
+    per_minute: int = 2000
+    burst: int = 80
+    per_second: float = 80.0
+    clock: Callable[[], dt.datetime] = _utcnow
+    demo_clients: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Server:
+    """The parts of a running server, for tests and the command line."""
+
+    app: FastAPI
+    store: FhirStore
+    auth: Auth
+    gate: Gate
+    fhir: FhirApi
+
+
+def _base(request: Request, prefix: str = "/fhir") -> str:
+    return str(request.base_url).rstrip("/") + prefix
+
+
+def create_server(config: ServerConfig) -> Server:
+    store = FhirStore(config.db_path, clock=config.clock)
+    auth = Auth(store.connection, clock=config.clock)  # creates its tables (outside a transaction)
+    if config.demo_clients:
+        with store.transaction():
+            auth.ensure_demo_clients()
+    limiter = RateLimiter(per_minute=config.per_minute, burst=config.burst, per_second=config.per_second)
+    gate = Gate(store, auth, limiter)
+    fhir = FhirApi(store, gate)
+    app = FastAPI(title="Apex Odonto reference server", version="1.0.0", docs_url="/docs", redoc_url=None,
+                  openapi_url="/openapi.json")
+    server = Server(app, store, auth, gate, fhir)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        response = error_response(exc)
+        for k, v in (getattr(request.state, "rate_headers", None) or {}).items():
+            response.headers.setdefault(k, v)
+        return response
+
+    @app.middleware("http")
+    async def _limits(request: Request, call_next: Callable[..., Any]) -> Response:
+        length = request.headers.get("content-length")
+        limit = MAX_BODY if not request.url.path.startswith("/odonto/v1/imaging") else 64 * 1024 * 1024
+        if length and length.isdigit() and int(length) > limit:
+            return error_response(ApiError(413, "too-costly", f"request body over {limit} bytes"))
+        response: Response = await call_next(request)
+        for k, v in (getattr(request.state, "rate_headers", None) or {}).items():
+            response.headers.setdefault(k, v)
+        return response
+
+    async def body(request: Request) -> bytes:
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            raise ApiError(413, "too-costly", f"request body over {MAX_BODY} bytes")
+        return raw
+
+    # --- token -----------------------------------------------------------------------------------
+
+    async def form(request: Request) -> dict[str, str]:
+        # OAuth's token and revocation endpoints take application/x-www-form-urlencoded only.
+        raw = await request.body()
+        try:
+            pairs = urllib.parse.parse_qsl(raw.decode(), keep_blank_values=True, max_num_fields=20)
+        except (UnicodeDecodeError, ValueError):
+            return {}
+        return dict(pairs)
+
+    @app.post("/oauth/token", tags=["auth"])
+    async def token(request: Request) -> Response:
+        fields = await form(request)
+        basic = basic_credentials(request.headers.get("authorization"))
+        cid, secret = basic if basic else (fields.get("client_id", ""), fields.get("client_secret", ""))
+        if fields.get("grant_type") != "client_credentials":
+            return JSONResponse({"error": "unsupported_grant_type",
+                                 "error_description": "only client_credentials is supported"}, 400)
+        scope = fields.get("scope", "").split() or None
+
+        def issue() -> dict[str, object]:
+            with store.transaction():
+                return auth.issue_token(cid, secret, scope)
+
+        try:
+            result = await run_in_threadpool(issue)
+        except ApiError as err:
+            error = "invalid_client" if err.status == 401 else "invalid_scope"
+            return JSONResponse({"error": error, "error_description": err.message}, err.status, headers=err.headers)
+        return JSONResponse(result, headers={"Cache-Control": "no-store"})
+
+    @app.post("/oauth/revoke", tags=["auth"])
+    async def revoke(request: Request) -> Response:
+        tok = (await form(request)).get("token", "")
+        await run_in_threadpool(lambda: _in_tx(store, lambda: auth.revoke(tok)))
+        return Response(status_code=200)
+
+    # --- status ------------------------------------------------------------------------------------
+
+    @app.get("/status", tags=["status"])
+    async def status() -> Response:
+        return JSONResponse({"status": "operational", "time": store.now(), "fhirVersion": "4.0.1",
+                             "resources": await run_in_threadpool(store.count)})
+
+    # --- FHIR ---------------------------------------------------------------------------------------
+
+    @app.get("/fhir/metadata", tags=["fhir"])
+    async def metadata(request: Request) -> Response:
+        return fhir_response(capability_statement(_base(request), store.now()))
+
+    async def enter(request: Request):  # type: ignore[no-untyped-def]
+        return await run_in_threadpool(gate.enter, request)
+
+    @app.post("/fhir", tags=["fhir"])
+    async def fhir_bundle(request: Request) -> Response:
+        p = await enter(request)
+        raw = await body(request)
+        return await run_in_threadpool(fhir.bundle, request, p, raw, _base(request))
+
+    @app.get("/fhir/_history", tags=["fhir"])
+    async def fhir_system_history(request: Request) -> Response:
+        p = await enter(request)
+        return await run_in_threadpool(fhir.history, p, None, None, request.url.query, _base(request))
+
+    @app.get("/fhir/{rtype}", tags=["fhir"])
+    async def fhir_search(rtype: str, request: Request) -> Response:
+        p = await enter(request)
+        return await run_in_threadpool(fhir.search, p, rtype, request.url.query, _base(request))
+
+    @app.post("/fhir/{rtype}", tags=["fhir"])
+    async def fhir_create(rtype: str, request: Request) -> Response:
+        p = await enter(request)
+        raw = await body(request)
+        return await run_in_threadpool(fhir.create, request, p, rtype, raw, _base(request))
+
+    @app.get("/fhir/{rtype}/_history", tags=["fhir"])
+    async def fhir_type_history(rtype: str, request: Request) -> Response:
+        p = await enter(request)
+        return await run_in_threadpool(fhir.history, p, rtype, None, request.url.query, _base(request))
+
+    @app.get("/fhir/{rtype}/{rid}", tags=["fhir"])
+    async def fhir_read(rtype: str, rid: str, request: Request) -> Response:
+        p = await enter(request)
+        return await run_in_threadpool(fhir.read, p, rtype, rid, _base(request))
+
+    @app.put("/fhir/{rtype}/{rid}", tags=["fhir"])
+    async def fhir_update(rtype: str, rid: str, request: Request) -> Response:
+        p = await enter(request)
+        raw = await body(request)
+        return await run_in_threadpool(fhir.update, request, p, rtype, rid, raw, _base(request))
+
+    @app.delete("/fhir/{rtype}/{rid}", tags=["fhir"])
+    async def fhir_delete(rtype: str, rid: str, request: Request) -> Response:
+        p = await enter(request)
+        return await run_in_threadpool(fhir.delete, request, p, rtype, rid)
+
+    @app.get("/fhir/{rtype}/{rid}/_history", tags=["fhir"])
+    async def fhir_instance_history(rtype: str, rid: str, request: Request) -> Response:
+        p = await enter(request)
+        return await run_in_threadpool(fhir.history, p, rtype, rid, request.url.query, _base(request))
+
+    @app.get("/fhir/{rtype}/{rid}/_history/{vid}", tags=["fhir"])
+    async def fhir_vread(rtype: str, rid: str, vid: str, request: Request) -> Response:
+        p = await enter(request)
+        return await run_in_threadpool(fhir.vread, p, rtype, rid, vid, _base(request))
+
+    return server
+
+
+def _in_tx(store: FhirStore, fn: Callable[[], Any]) -> Any:
+    with store.transaction():
+        return fn()
+
+
+def create_app(config: ServerConfig) -> FastAPI:
+    return create_server(config).app
