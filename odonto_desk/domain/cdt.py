@@ -185,7 +185,7 @@ def rule_for(code: str) -> CodeRule:
     for lo, hi, rule in _TOOTH_RANGES:
         if lo <= n <= hi:
             return rule
-    if n < 1000 or 1000 <= n < 1300 or 9000 <= n:
+    if n < 1300 or n >= 9000:  # exams, images, cleanings and adjunctive services: whole mouth
         return CodeRule(area=Area.MOUTH, tooth_required=False)
     # Unknown territory: a tooth may be given, surfaces may be given.
     return CodeRule(tooth_required=False, surfaces_min=0, surfaces_max=-1)

@@ -53,6 +53,9 @@ class Server:
     auth: Auth
     gate: Gate
     fhir: FhirApi
+    # Background work (webhook delivery) starts and stops with the server.
+    on_startup: list[Callable[[], None]] = field(default_factory=list)
+    on_shutdown: list[Callable[[], None]] = field(default_factory=list)
 
 
 def _base(request: Request, prefix: str = "/fhir") -> str:

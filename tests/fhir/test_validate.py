@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import example_files
+
 from odonto_desk.fhir.errors import FhirValidationError
 from odonto_desk.fhir.validate import parse_json, validate
 
