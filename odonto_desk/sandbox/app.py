@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -81,6 +83,19 @@ def create_server(config: ServerConfig) -> Server:
         for k, v in (getattr(request.state, "rate_headers", None) or {}).items():
             response.headers.setdefault(k, v)
         return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not-found", 405: "not-supported"}.get(exc.status_code, "processing")
+        message = "no such endpoint" if exc.status_code == 404 else str(exc.detail)
+        return error_response(ApiError(exc.status_code, code, message, headers=dict(exc.headers or {})))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(x) for x in first.get("loc", ()))
+        return error_response(ApiError(400, "invalid", str(first.get("msg", "invalid request")),
+                                       expression=where or None))
 
     @app.middleware("http")
     async def _limits(request: Request, call_next: Callable[..., Any]) -> Response:
@@ -153,6 +168,7 @@ def create_server(config: ServerConfig) -> Server:
     async def enter(request: Request):  # type: ignore[no-untyped-def]
         return await run_in_threadpool(gate.enter, request)
 
+    @app.post("/fhir/", tags=["fhir"], include_in_schema=False)
     @app.post("/fhir", tags=["fhir"])
     async def fhir_bundle(request: Request) -> Response:
         p = await enter(request)

@@ -420,7 +420,14 @@ class FhirApi:
                 rtype = ((entry.get("resource") or {}).get("resourceType")) or ""
                 ids[full] = f"{rtype}/{_uuid.uuid4()}"
         results: dict[int, dict[str, Any]] = {}
-        for i in sorted(range(len(entries)), key=lambda k: (order[methods[k]], k)):
+
+        def key(k: int) -> tuple[int, int, int]:
+            # Within the POSTs, Patients first: the GPID boundary of the other entries is checked
+            # against the patient they point to, which may be created by this same transaction.
+            is_patient = ((entries[k].get("resource") or {}).get("resourceType")) == "Patient"
+            return (order[methods[k]], 0 if is_patient else 1, k)
+
+        for i in sorted(range(len(entries)), key=key):
             results[i] = self._entry(request, p, entries[i], i, base, ids, changes)
         return [results[i] for i in range(len(entries))]
 
