@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     classify.add_argument("case", help="the case JSON file, or - for standard input")
     classify.set_defaults(func=_perio_classify)
+
+    from odonto_desk.sandbox.cli import add_parser as add_sandbox
+
+    add_sandbox(sub)
     return parser
 
 

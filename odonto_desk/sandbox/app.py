@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from odonto_desk.sandbox.auth import Auth, basic_credentials
+from odonto_desk.sandbox.chart_api import ChartApi
 from odonto_desk.sandbox.fhir_api import FhirApi, capability_statement
 from odonto_desk.sandbox.fhirstore import FhirStore
 from odonto_desk.sandbox.gate import Gate
@@ -216,6 +217,21 @@ def create_server(config: ServerConfig) -> Server:
     async def fhir_instance_history(rtype: str, rid: str, request: Request) -> Response:
         p = await enter(request)
         return await run_in_threadpool(fhir.history, p, rtype, rid, request.url.query, _base(request))
+
+    # --- /odonto/v1 ---------------------------------------------------------------------------------
+
+    chart_api = ChartApi(store, gate, fhir)
+
+    @app.get("/odonto/v1/chart/{gpid}", tags=["odonto"])
+    async def chart_get(gpid: str, request: Request) -> Response:
+        p = await enter(request)
+        return await run_in_threadpool(chart_api.get, p, gpid)
+
+    @app.put("/odonto/v1/chart/{gpid}", tags=["odonto"])
+    async def chart_put(gpid: str, request: Request) -> Response:
+        p = await enter(request)
+        raw = await body(request)
+        return await run_in_threadpool(chart_api.put, request, p, gpid, raw)
 
     @app.get("/fhir/{rtype}/{rid}/_history/{vid}", tags=["fhir"])
     async def fhir_vread(rtype: str, rid: str, vid: str, request: Request) -> Response:

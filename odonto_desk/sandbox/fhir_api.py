@@ -94,7 +94,7 @@ class FhirApi:
 
     # --- helpers ----------------------------------------------------------------------------
 
-    def _notify(self, changes: list[tuple[str, Stored, dict[str, Any] | None]]) -> None:
+    def notify(self, changes: list[tuple[str, Stored, dict[str, Any] | None]]) -> None:
         for rtype, stored, previous in changes:
             for listener in self.listeners:
                 listener(rtype, stored, previous)
@@ -166,7 +166,7 @@ class FhirApi:
                 response = fhir_response(s.resource, 201, _headers(s, base))
             if key:
                 remember(conn, p.client_id, key, rhash, response, self.store.now())
-        self._notify(changes)
+        self.notify(changes)
         return response
 
     def _conditional_match(self, rtype: str, query: str) -> str | None:
@@ -215,7 +215,7 @@ class FhirApi:
                 s, created = self.store.update(rtype, rid, resource, if_match=if_match)
             except StoreError as e:
                 raise _store_error(e) from None
-        self._notify([(rtype, s, previous)])
+        self.notify([(rtype, s, previous)])
         h = _headers(s, base)
         return fhir_response(s.resource, 201 if created else 200, h)
 
@@ -233,7 +233,7 @@ class FhirApi:
             except StoreError as e:
                 raise _store_error(e) from None
         if s is not None:
-            self._notify([(rtype, s, previous)])
+            self.notify([(rtype, s, previous)])
             return fhir_response(None, 204, {"ETag": s.etag})
         return fhir_response(outcome("not-found", f"{rtype}/{rid} did not exist or was already deleted",
                                      severity="warning"), 200)
@@ -382,7 +382,7 @@ class FhirApi:
             response = fhir_response({"resourceType": "Bundle", "type": f"{btype}-response", "entry": results})
             if key:
                 remember(conn, p.client_id, key, rhash, response, self.store.now())
-        self._notify(changes)
+        self.notify(changes)
         return response
 
     def _batch(self, request: Request, p: Principal, entries: list[Any], base: str,

@@ -1,0 +1,1 @@
+"""Contract files: OpenAPI, StructureDefinitions of the Apex tooth extensions, the golden bundle."""
