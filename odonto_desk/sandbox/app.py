@@ -16,8 +16,8 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -25,7 +25,7 @@ from odonto_desk.sandbox.auth import Auth, basic_credentials
 from odonto_desk.sandbox.chart_api import ChartApi
 from odonto_desk.sandbox.fhir_api import FhirApi, capability_statement
 from odonto_desk.sandbox.fhirstore import FhirStore
-from odonto_desk.sandbox.gate import Gate
+from odonto_desk.sandbox.gate import GPID_HEADER, GPID_RE, Gate, idempotency_key
 from odonto_desk.sandbox.outcome import ApiError, error_response, fhir_response
 from odonto_desk.sandbox.ratelimit import RateLimiter
 
@@ -89,7 +89,11 @@ def create_server(config: ServerConfig) -> Server:
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not-found", 405: "not-supported"}.get(exc.status_code, "processing")
         message = "no such endpoint" if exc.status_code == 404 else str(exc.detail)
-        return error_response(ApiError(exc.status_code, code, message, headers=dict(exc.headers or {})))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(app, request))
+            message = f"{request.method} is not allowed here; use {headers['Allow']}"
+        return error_response(ApiError(exc.status_code, code, message, headers=headers))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -100,6 +104,7 @@ def create_server(config: ServerConfig) -> Server:
 
     @app.middleware("http")
     async def _limits(request: Request, call_next: Callable[..., Any]) -> Response:
+
         length = request.headers.get("content-length")
         limit = MAX_BODY if not request.url.path.startswith("/odonto/v1/imaging") else 64 * 1024 * 1024
         if length and length.isdigit() and int(length) > limit:
@@ -155,6 +160,23 @@ def create_server(config: ServerConfig) -> Server:
 
     # --- status ------------------------------------------------------------------------------------
 
+    def only(path: str, *allowed: str) -> None:
+        """405 (with Allow) for the other methods on a fixed path that a templated route would catch."""
+
+        async def refuse(request: Request) -> Response:
+            raise ApiError(405, "not-supported", f"{request.method} is not allowed on {path}; use "
+                           f"{', '.join(allowed)}", headers={"Allow": ", ".join(allowed)})
+
+        others = [m for m in ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE") if m not in allowed]
+        app.add_api_route(path, refuse, methods=others, include_in_schema=False)
+
+    @app.get("/odonto/v1/openapi.yaml", tags=["status"], include_in_schema=False)
+    async def openapi_contract() -> Response:
+        from importlib import resources
+
+        text = resources.files("odonto_desk.resources").joinpath("apex-odonto-v1.openapi.yaml").read_bytes()
+        return Response(text, media_type="application/yaml")
+
     @app.get("/status", tags=["status"])
     async def status() -> Response:
         return JSONResponse({"status": "operational", "time": store.now(), "fhirVersion": "4.0.1",
@@ -162,12 +184,23 @@ def create_server(config: ServerConfig) -> Server:
 
     # --- FHIR ---------------------------------------------------------------------------------------
 
+    only("/fhir/metadata", "GET")
+
     @app.get("/fhir/metadata", tags=["fhir"])
     async def metadata(request: Request) -> Response:
         return fhir_response(capability_statement(_base(request), store.now()))
 
     async def enter(request: Request):  # type: ignore[no-untyped-def]
+        # Headers of the contract are checked wherever they appear, reads included.
+        gpid = request.headers.get(GPID_HEADER)
+        if gpid is not None and not GPID_RE.match(gpid):
+            raise ApiError(400, "invalid", f"{GPID_HEADER} {gpid!r} is not a GPID (APX- + 8 letters or digits)")
+        idempotency_key(request, required=False)
         return await run_in_threadpool(gate.enter, request)
+
+    only("/fhir/_history", "GET")
+    only("/fhir/{rtype}/_history", "GET")
+    only("/fhir/{rtype}/{rid}/_history", "GET")
 
     @app.post("/fhir/", tags=["fhir"], include_in_schema=False)
     @app.post("/fhir", tags=["fhir"])
@@ -239,6 +272,26 @@ def create_server(config: ServerConfig) -> Server:
         return await run_in_threadpool(fhir.vread, p, rtype, rid, vid, _base(request))
 
     return server
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """The methods of the first route template that matches this path (what Starlette chose)."""
+    from starlette.routing import Match
+
+    path = None
+    for route in app.router.routes:
+        for m in ("GET", "POST", "PUT", "DELETE", "PATCH"):
+            if route.matches({**request.scope, "method": m})[0] is Match.FULL:
+                path = getattr(route, "path", None)
+                break
+        if path is not None:
+            break
+    methods: set[str] = set()
+    for route in app.router.routes:
+        if getattr(route, "path", None) == path and getattr(route, "include_in_schema", True):
+            methods |= set(getattr(route, "methods", None) or ())
+    methods.discard("HEAD")
+    return sorted(methods)
 
 
 def _in_tx(store: FhirStore, fn: Callable[[], Any]) -> Any:

@@ -58,6 +58,17 @@ def check_id(rid: str) -> None:
         raise ApiError(400, "invalid", f"{rid!r} is not a FHIR id (1–64 letters, digits, '-' or '.')")
 
 
+def parse_count(params: dict[str, list[str]], default: int, *, minimum: int) -> int:
+    """``_count``: a whole number from ``minimum`` to 1,000 (more is refused, not silently capped)."""
+    if "_count" not in params:
+        return default
+    raw = params["_count"][0]
+    if not raw.strip().isdigit() or not minimum <= int(raw) <= MAX_COUNT:
+        raise ApiError(400, "invalid", f"_count must be a whole number from {minimum} to {MAX_COUNT}",
+                       expression="_count")
+    return int(raw)
+
+
 def parse_etag(value: str | None, header: str = "If-Match") -> int | None:
     if value is None:
         return None
@@ -246,13 +257,7 @@ class FhirApi:
         if unknown:
             raise ApiError(400, "not-supported", f"search parameter(s) not supported: {', '.join(unknown)}; "
                            f"supported: {', '.join(sorted(SEARCH_PARAMS - {'_at', '_cursor', '_format'}))}")
-        count = DEFAULT_COUNT
-        if "_count" in params:
-            try:
-                count = int(params["_count"][0])
-            except ValueError:
-                raise ApiError(400, "invalid", "_count must be a whole number") from None
-            count = max(0, min(count, MAX_COUNT))
+        count = parse_count(params, DEFAULT_COUNT, minimum=0)
         sort = params.get("_sort", ["_lastUpdated"])[0]
         if sort not in ("_lastUpdated", "-_lastUpdated"):
             raise ApiError(400, "not-supported", "_sort supports _lastUpdated and -_lastUpdated")
@@ -318,10 +323,7 @@ class FhirApi:
         unknown = sorted(set(params) - {"_since", "_count", "_at", "_cursor"})
         if unknown:
             raise ApiError(400, "not-supported", f"history parameter(s) not supported: {', '.join(unknown)}")
-        try:
-            count = max(1, min(int(params.get("_count", [DEFAULT_COUNT])[0]), MAX_COUNT))
-        except ValueError:
-            raise ApiError(400, "invalid", "_count must be a whole number") from None
+        count = max(1, parse_count(params, DEFAULT_COUNT, minimum=0))
         since = params.get("_since", [None])[0]
         at = params.get("_at", [None])[0] or self.store.now()
         before = None

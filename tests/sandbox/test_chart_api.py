@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 from conftest import GPID
 
 
@@ -71,7 +70,7 @@ def test_status_change_moves_the_mark_and_removal_is_a_tombstone(chart):
     (_mark(id="../x"), "marks[0].id"),
 ])
 def test_bad_marks_refuse_the_whole_document(chart, mark, expression):
-    api, fhir = chart
+    api, _ = chart
     etag = api.get(f"/chart/{GPID}").headers["etag"]
     r = api.put(f"/chart/{GPID}", json={"marks": [_mark(id="good"), mark][::-1]}, headers={"If-Match": etag})
     assert r.status_code == 400

@@ -7,7 +7,6 @@ import threading
 
 import httpx
 import pytest
-
 from conftest import GPID
 
 PATIENT_URL = "Patient"
