@@ -57,13 +57,7 @@ class ChartApi:
 
     def _marks(self, patient_id: str) -> tuple[list[tuple[Stored, ChartMark]], list[Stored]]:
         """(readable marks, every chart-type resource) of the patient, current versions."""
-        rows: list[Stored] = []
-        for rtype, rid in self.store.patient_resources(patient_id):
-            if rtype in MARK_TYPES:
-                try:
-                    rows.append(self.store.read(rtype, rid))
-                except StoreError:
-                    continue  # deleted
+        rows = self.store.current_for_patient(patient_id, MARK_TYPES)
         marks = []
         for s in rows:
             try:
@@ -73,15 +67,19 @@ class ChartApi:
             marks.append((s, mark))
         return marks, rows
 
-    def document(self, gpid: str) -> tuple[dict[str, Any], str]:
-        pid = self._patient_id(gpid)
-        marks, rows = self._marks(pid)
+    @staticmethod
+    def _document(gpid: str, pid: str, marks: list[ChartMark], rows: list[Stored]) -> tuple[dict[str, Any], str]:
         etag = chart_etag(rows)
         last = max((s.last_updated for s in rows), default=None)
         doc = {"gpid": gpid, "patient_id": pid, "etag": etag, "last_updated": last,
-               "marks": [m.model_dump(mode="json") for _, m in sorted(marks, key=lambda x: (x[1].tooth, x[1].id))],
+               "marks": [m.model_dump(mode="json") for m in sorted(marks, key=lambda m: (m.tooth, m.id))],
                "perio_exams": []}
         return doc, etag
+
+    def document(self, gpid: str) -> tuple[dict[str, Any], str]:
+        pid = self._patient_id(gpid)
+        marks, rows = self._marks(pid)
+        return self._document(gpid, pid, [m for _, m in marks], rows)
 
     def get(self, p: Principal, gpid: str) -> Response:
         p.require("system/Condition.read")
@@ -124,10 +122,12 @@ class ChartApi:
                     raise ApiError(400, "invalid", f"mark id {mark.id} appears twice", expression=f"marks[{i}].id")
                 incoming[mark.id] = mark
             by_id = {m.id: (s, m) for s, m in current}
+            rows_after = {(s.type, s.id): s for s in rows}
             changes: list[tuple[str, Stored, dict[str, Any] | None]] = []
             for mark_id, (s, _old) in by_id.items():
                 if mark_id not in incoming:
                     gone = self.store.delete(s.type, s.id)
+                    rows_after.pop((s.type, s.id), None)
                     if gone is not None:
                         changes.append((s.type, gone, s.resource))
             for i, mark in enumerate(incoming.values()):
@@ -142,6 +142,7 @@ class ChartApi:
                     raise ApiError(400, "invalid", exc.message, expression=f"marks[{i}]") from None
                 if old is not None and old[0].type != resource["resourceType"]:
                     gone = self.store.delete(old[0].type, old[0].id)  # e.g. planned → completed
+                    rows_after.pop((old[0].type, old[0].id), None)
                     if gone is not None:
                         changes.append((old[0].type, gone, old[0].resource))
                 previous = old[0].resource if old and old[0].type == resource["resourceType"] else None
@@ -150,6 +151,7 @@ class ChartApi:
                 except StoreError as exc:
                     raise ApiError(exc.status, exc.code, exc.message) from None
                 changes.append((stored.type, stored, previous))
-            doc, etag = self.document(gpid)
+                rows_after[(stored.type, stored.id)] = stored
+            doc, etag = self._document(gpid, pid, list(incoming.values()), list(rows_after.values()))
         self.fhir.notify(changes)
         return fhir_response(doc, 200, {"ETag": etag})
