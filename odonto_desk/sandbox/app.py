@@ -26,6 +26,7 @@ from odonto_desk.sandbox.chart_api import ChartApi
 from odonto_desk.sandbox.fhir_api import FhirApi, capability_statement
 from odonto_desk.sandbox.fhirstore import FhirStore
 from odonto_desk.sandbox.gate import GPID_HEADER, GPID_RE, Gate, idempotency_key
+from odonto_desk.sandbox.ops_api import OpsApi
 from odonto_desk.sandbox.outcome import ApiError, error_response, fhir_response
 from odonto_desk.sandbox.ratelimit import RateLimiter
 
@@ -265,6 +266,26 @@ def create_server(config: ServerConfig) -> Server:
         p = await enter(request)
         raw = await body(request)
         return await run_in_threadpool(chart_api.put, request, p, gpid, raw)
+
+    ops_api = OpsApi(store, gate, fhir)
+
+    @app.post("/odonto/v1/treatment-plans", tags=["odonto"])
+    async def treatment_plans(request: Request) -> Response:
+        p = await enter(request)
+        raw = await body(request)
+        return await run_in_threadpool(ops_api.treatment_plans, request, p, raw)
+
+    @app.post("/odonto/v1/procedures/post", tags=["odonto"])
+    async def procedures_post(request: Request) -> Response:
+        p = await enter(request)
+        raw = await body(request)
+        return await run_in_threadpool(ops_api.procedures, request, p, raw)
+
+    @app.post("/odonto/v1/lab/orders", tags=["odonto"])
+    async def lab_orders(request: Request) -> Response:
+        p = await enter(request)
+        raw = await body(request)
+        return await run_in_threadpool(ops_api.lab_orders, request, p, raw)
 
     @app.get("/fhir/{rtype}/{rid}/_history/{vid}", tags=["fhir"])
     async def fhir_vread(rtype: str, rid: str, vid: str, request: Request) -> Response:
