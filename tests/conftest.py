@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
+from collections.abc import Iterator
 
+import httpx
 import pytest
+from helpers import EXAMPLES_DIR, GPID, token_for
 from hypothesis import HealthCheck, settings
+
+from odonto_desk.sandbox.app import ServerConfig
+from odonto_desk.sandbox.runner import start_in_thread
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -15,20 +20,43 @@ settings.register_profile("ci", max_examples=200, deadline=None, suppress_health
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-EXAMPLES_DIR = SHARED / "reference" / "fhir-examples"
-# A copy of the reference examples lives in the repo so the tests do not depend on shared/.
-LOCAL_EXAMPLES_DIR = REPO / "tests" / "data" / "fhir-examples"
-
-
-def example_files() -> list[Path]:
-    return sorted(LOCAL_EXAMPLES_DIR.glob("*.json"))
+# A copy of shared/reference/fhir-examples lives in tests/data so the tests do not depend on shared/.
 
 
 @pytest.fixture
 def load_example():
     def _load(name: str) -> dict:
-        return json.loads((LOCAL_EXAMPLES_DIR / name).read_text(encoding="utf-8"))
+        return json.loads((EXAMPLES_DIR / name).read_text(encoding="utf-8"))
 
     return _load
+
+
+# --- a real reference server on a loopback port with a real SQLite file, per test ---------------
+
+
+@pytest.fixture
+def sandbox(tmp_path) -> Iterator:
+    running = start_in_thread(ServerConfig(db_path=tmp_path / "apex.sqlite"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def client_for(sandbox):
+    """``client_for(role)`` → an httpx client on the FHIR base with that role's bearer token."""
+    made: list[httpx.Client] = []
+
+    def make(role: str = "admin", *, gpid: str | None = GPID, scope: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token_for(sandbox.base_url, role, scope)}",
+                   "Accept": "application/fhir+json"}
+        if gpid:
+            headers["X-Apex-GPID"] = gpid
+        c = httpx.Client(base_url=sandbox.fhir_base, headers=headers, timeout=10)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import example_files
+from helpers import example_files
 
 from odonto_desk.fhir.errors import FhirValidationError
 from odonto_desk.fhir.validate import parse_json, validate

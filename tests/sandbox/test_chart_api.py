@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import GPID
+from helpers import GPID
 
 
 @pytest.fixture

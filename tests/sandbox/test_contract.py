@@ -8,7 +8,7 @@ from importlib import resources
 import httpx
 import pytest
 import schemathesis
-from conftest import GPID, token_for
+from helpers import GPID, token_for
 from hypothesis import HealthCheck, settings
 from schemathesis.config._checks import MissingRequiredHeaderConfig
 

@@ -7,7 +7,7 @@ import threading
 
 import httpx
 import pytest
-from conftest import GPID
+from helpers import GPID
 
 PATIENT_URL = "Patient"
 

@@ -7,7 +7,7 @@ import datetime as dt
 
 import httpx
 import pytest
-from conftest import GPID, token_for
+from helpers import GPID, token_for
 
 from odonto_desk.sandbox.app import ServerConfig
 from odonto_desk.sandbox.runner import start_in_thread
