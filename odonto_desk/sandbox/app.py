@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from odonto_desk.sandbox.audit import AuditTrail
 from odonto_desk.sandbox.auth import Auth, basic_credentials
 from odonto_desk.sandbox.chart_api import ChartApi
 from odonto_desk.sandbox.fhir_api import FhirApi, capability_statement
@@ -29,6 +30,7 @@ from odonto_desk.sandbox.gate import GPID_HEADER, GPID_RE, Gate, idempotency_key
 from odonto_desk.sandbox.ops_api import OpsApi
 from odonto_desk.sandbox.outcome import ApiError, error_response, fhir_response
 from odonto_desk.sandbox.ratelimit import RateLimiter
+from odonto_desk.sandbox.webhooks import WebhookHub
 
 MAX_BODY = 8 * 1024 * 1024  # FHIR bodies; imaging chunks have their own limit
 
@@ -45,6 +47,8 @@ class ServerConfig:
     per_second: float = 80.0
     clock: Callable[[], dt.datetime] = _utcnow
     demo_clients: bool = True
+    webhook_retry_base: float = 2.0  # seconds before the first retry; doubles each time, with jitter
+    webhook_max_attempts: int = 8
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -57,6 +61,8 @@ class Server:
     auth: Auth
     gate: Gate
     fhir: FhirApi
+    webhooks: WebhookHub
+    audit: AuditTrail
     # Background work (webhook delivery) starts and stops with the server.
     on_startup: list[Callable[[], None]] = field(default_factory=list)
     on_shutdown: list[Callable[[], None]] = field(default_factory=list)
@@ -75,9 +81,15 @@ def create_server(config: ServerConfig) -> Server:
     limiter = RateLimiter(per_minute=config.per_minute, burst=config.burst, per_second=config.per_second)
     gate = Gate(store, auth, limiter)
     fhir = FhirApi(store, gate)
+    audit = AuditTrail(store)
+    webhooks = WebhookHub(store, gate, retry_base=config.webhook_retry_base,
+                          max_attempts=config.webhook_max_attempts)
+    fhir.listeners += [audit.on_change, webhooks.on_change]
     app = FastAPI(title="Apex Odonto reference server", version="1.0.0", docs_url="/docs", redoc_url=None,
                   openapi_url="/openapi.json")
-    server = Server(app, store, auth, gate, fhir)
+    server = Server(app, store, auth, gate, fhir, webhooks, audit)
+    server.on_startup.append(webhooks.start)
+    server.on_shutdown.append(webhooks.stop)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
@@ -286,6 +298,42 @@ def create_server(config: ServerConfig) -> Server:
         p = await enter(request)
         raw = await body(request)
         return await run_in_threadpool(ops_api.lab_orders, request, p, raw)
+
+    # --- webhooks ------------------------------------------------------------------------------------
+
+    only("/webhooks", "GET", "POST")
+
+    @app.post("/webhooks", tags=["webhooks"])
+    async def webhook_subscribe(request: Request) -> Response:
+        p = await enter(request)
+        raw = await body(request)
+        return await run_in_threadpool(webhooks.subscribe, request, p, raw)
+
+    @app.get("/webhooks", tags=["webhooks"])
+    async def webhook_list(request: Request) -> Response:
+        p = await enter(request)
+        return await run_in_threadpool(webhooks.list, p)
+
+    @app.get("/webhooks/{sid}", tags=["webhooks"])
+    async def webhook_get(sid: str, request: Request) -> Response:
+        p = await enter(request)
+        return await run_in_threadpool(webhooks.get, p, sid)
+
+    @app.delete("/webhooks/{sid}", tags=["webhooks"])
+    async def webhook_delete(sid: str, request: Request) -> Response:
+        p = await enter(request)
+        return await run_in_threadpool(webhooks.deactivate, p, sid)
+
+    @app.post("/webhooks/{sid}/rotate", tags=["webhooks"])
+    async def webhook_rotate(sid: str, request: Request) -> Response:
+        p = await enter(request)
+        raw = await body(request)
+        return await run_in_threadpool(webhooks.rotate, request, p, sid, raw)
+
+    @app.get("/webhooks/{sid}/deliveries", tags=["webhooks"])
+    async def webhook_deliveries(sid: str, request: Request) -> Response:
+        p = await enter(request)
+        return await run_in_threadpool(webhooks.deliveries, p, sid, request.url.query)
 
     @app.get("/fhir/{rtype}/{rid}/_history/{vid}", tags=["fhir"])
     async def fhir_vread(rtype: str, rid: str, vid: str, request: Request) -> Response:

@@ -153,5 +153,5 @@ class ChartApi:
                 changes.append((stored.type, stored, previous))
                 rows_after[(stored.type, stored.id)] = stored
             doc, etag = self._document(gpid, pid, list(incoming.values()), list(rows_after.values()))
-        self.fhir.notify(changes)
+            self.fhir.notify(changes, p.client_id)
         return fhir_response(doc, 200, {"ETag": etag})

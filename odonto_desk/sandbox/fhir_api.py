@@ -44,7 +44,9 @@ DEFAULT_COUNT = 50
 SEARCH_PARAMS = {"_id", "patient", "subject", "identifier", "_lastUpdated", "_sort", "_count", "_at", "_cursor",
                  "_format"}
 
-ChangeListener = Callable[[str, Stored, dict[str, Any] | None], None]
+# (resource type, what was stored, the previous content or None, the client that wrote it). Listeners run
+# inside the write's transaction, so what they record (webhook events, audit) commits or rolls back with it.
+ChangeListener = Callable[[str, Stored, dict[str, Any] | None, str], None]
 
 
 def check_type(rtype: str) -> None:
@@ -105,10 +107,11 @@ class FhirApi:
 
     # --- helpers ----------------------------------------------------------------------------
 
-    def notify(self, changes: list[tuple[str, Stored, dict[str, Any] | None]]) -> None:
+    def notify(self, changes: list[tuple[str, Stored, dict[str, Any] | None]], actor: str) -> None:
+        """Tell the listeners; call inside the write's transaction."""
         for rtype, stored, previous in changes:
             for listener in self.listeners:
-                listener(rtype, stored, previous)
+                listener(rtype, stored, previous, actor)
 
     def _previous(self, rtype: str, rid: str) -> dict[str, Any] | None:
         try:
@@ -177,7 +180,7 @@ class FhirApi:
                 response = fhir_response(s.resource, 201, _headers(s, base))
             if key:
                 remember(conn, p.client_id, key, rhash, response, self.store.now())
-        self.notify(changes)
+            self.notify(changes, p.client_id)
         return response
 
     def _conditional_match(self, rtype: str, query: str) -> str | None:
@@ -226,7 +229,7 @@ class FhirApi:
                 s, created = self.store.update(rtype, rid, resource, if_match=if_match)
             except StoreError as e:
                 raise _store_error(e) from None
-        self.notify([(rtype, s, previous)])
+            self.notify([(rtype, s, previous)], p.client_id)
         h = _headers(s, base)
         return fhir_response(s.resource, 201 if created else 200, h)
 
@@ -243,8 +246,9 @@ class FhirApi:
                 s = self.store.delete(rtype, rid, if_match=if_match)
             except StoreError as e:
                 raise _store_error(e) from None
+            if s is not None:
+                self.notify([(rtype, s, previous)], p.client_id)
         if s is not None:
-            self.notify([(rtype, s, previous)])
             return fhir_response(None, 204, {"ETag": s.etag})
         return fhir_response(outcome("not-found", f"{rtype}/{rid} did not exist or was already deleted",
                                      severity="warning"), 200)
@@ -384,7 +388,7 @@ class FhirApi:
             response = fhir_response({"resourceType": "Bundle", "type": f"{btype}-response", "entry": results})
             if key:
                 remember(conn, p.client_id, key, rhash, response, self.store.now())
-        self.notify(changes)
+            self.notify(changes, p.client_id)
         return response
 
     def _batch(self, request: Request, p: Principal, entries: list[Any], base: str,

@@ -82,7 +82,7 @@ class OpsApi:
             status, payload = work(request, p, body, changes)
             response = fhir_response(payload, status)
             remember(conn, p.client_id, key, rhash, response, self.store.now())
-        self.fhir.notify(changes)
+            self.fhir.notify(changes, p.client_id)
         return response
 
     def _check(self, request: Request, p: Principal, resource: Any, rtype: str, where: str) -> dict[str, Any]:
