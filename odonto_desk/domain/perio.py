@@ -313,11 +313,8 @@ class PerioExam:
     # --- validation helpers ---------------------------------------------------------------
 
     def _charted_key(self, tooth: Tooth | str | int, site: Site | str) -> Key:
-        t = perio_tooth(tooth)
-        s = site if site.__class__ is Site else Site.parse(site)
-        if t in self._state and self._state[t] is ToothState.MISSING:
-            raise InvalidMeasurement(f"tooth {t.universal} is marked missing", field="tooth")
-        return (t, s)  # type: ignore[return-value]
+        t = self._charted_tooth(tooth)
+        return (t, site if site.__class__ is Site else Site.parse(site))  # type: ignore[return-value]
 
     def _charted_tooth(self, tooth: Tooth | str | int) -> Tooth:
         t = perio_tooth(tooth)
@@ -412,10 +409,7 @@ class PerioExam:
         if self._state.get(t) is ToothState.IMPLANT:
             raise InvalidMeasurement(f"tooth {t.universal} is an implant: it has no furcation",
                                      field="furcation")
-        try:
-            e = Entrance(str(entrance).strip().upper())
-        except ValueError:
-            e = None
+        e = Entrance.__members__.get(str(entrance).strip().upper())
         if e not in entrances:
             raise InvalidMeasurement(
                 f"tooth {t.universal} has furcation entrances {', '.join(x.value for x in entrances)}, "
@@ -450,29 +444,45 @@ class PerioExam:
 
     # --- reading --------------------------------------------------------------------------
 
+    # Reads of a missing tooth answer "nothing recorded": its values are kept (un-marking restores
+    # them) but must not show on the chart, in indices or in an exported exam's visible values.
+
+    def _visible_key(self, tooth: Tooth | str | int, site: Site | str) -> Key | None:
+        t = perio_tooth(tooth)
+        s = site if site.__class__ is Site else Site.parse(site)
+        return None if self._state.get(t) is ToothState.MISSING else (t, s)  # type: ignore[return-value]
+
     def pd(self, tooth: Tooth | str | int, site: Site | str) -> int | None:
-        return self._pd.get((perio_tooth(tooth), Site.parse(site)))
+        key = self._visible_key(tooth, site)
+        return None if key is None else self._pd.get(key)
 
     def gm(self, tooth: Tooth | str | int, site: Site | str) -> int | None:
-        return self._gm.get((perio_tooth(tooth), Site.parse(site)))
+        key = self._visible_key(tooth, site)
+        return None if key is None else self._gm.get(key)
 
     def mgj(self, tooth: Tooth | str | int, site: Site | str) -> int | None:
-        return self._mgj.get((perio_tooth(tooth), Site.parse(site)))
+        key = self._visible_key(tooth, site)
+        return None if key is None else self._mgj.get(key)
 
     def cal(self, tooth: Tooth | str | int, site: Site | str) -> int | None:
         """CAL = PD + GM, or None unless both are recorded."""
-        key = (perio_tooth(tooth), Site.parse(site))
-        pd, gm = self._pd.get(key), self._gm.get(key)
+        key = self._visible_key(tooth, site)
+        pd, gm = (None, None) if key is None else (self._pd.get(key), self._gm.get(key))
         return None if pd is None or gm is None else pd + gm
 
     def flag(self, tooth: Tooth | str | int, site: Site | str, flag: Flag | str) -> bool:
-        return (perio_tooth(tooth), Site.parse(site)) in self._flags[_flag(flag)]
+        key = self._visible_key(tooth, site)
+        return key is not None and key in self._flags[_flag(flag)]
 
     def mobility(self, tooth: Tooth | str | int) -> Grade | None:
-        return self._mobility.get(perio_tooth(tooth))
+        t = perio_tooth(tooth)
+        return None if self._state.get(t) is ToothState.MISSING else self._mobility.get(t)
 
     def furcation(self, tooth: Tooth | str | int, entrance: Entrance | str) -> Grade | None:
-        return self._furcation.get((perio_tooth(tooth), Entrance(entrance)))
+        t = perio_tooth(tooth)
+        if self._state.get(t) is ToothState.MISSING:
+            return None
+        return self._furcation.get((t, _entrance(entrance)))
 
     def tooth_state(self, tooth: Tooth | str | int) -> ToothState:
         return self._state.get(perio_tooth(tooth), ToothState.PRESENT)
@@ -484,7 +494,14 @@ class PerioExam:
         return self.tooth_state(tooth) is ToothState.IMPLANT
 
     def reading(self, tooth: Tooth | str | int, site: Site | str) -> SiteReading:
-        key = (perio_tooth(tooth), Site.parse(site))
+        """Everything shown at one site; an empty reading on a missing tooth."""
+        key = self._visible_key(tooth, site)
+        if key is None:
+            return SiteReading(perio_tooth(tooth), Site.parse(site))
+        return self._stored_reading(key)
+
+    def _stored_reading(self, key: Key) -> SiteReading:
+        """The values kept at ``key``, hidden or not (what a snapshot must preserve)."""
         fl = self._flags
         return SiteReading(key[0], key[1], self._pd.get(key), self._gm.get(key), self._mgj.get(key),
                            key in fl[Flag.BLEEDING], key in fl[Flag.SUPPURATION],
@@ -516,11 +533,11 @@ class PerioExam:
             chosen = {Measure(m) for m in measures}
         except ValueError as exc:
             raise InvalidMeasurement(f"unknown measure: {exc}", field="measures") from None
-        if Measure.FURCATION not in chosen and Measure.TEETH in chosen:
-            implants = {t for t, s in previous._state.items() if s is ToothState.IMPLANT}
-            if any(k[0] in implants for k in self._furcation):
-                raise InvalidMeasurement("previous exam marks a tooth with furcation values here as "
-                                         "an implant; copy furcation too", field="measures")
+        states = previous._state if Measure.TEETH in chosen else self._state
+        furcation = previous._furcation if Measure.FURCATION in chosen else self._furcation
+        if any(states.get(t) is ToothState.IMPLANT for t, _ in furcation):
+            raise InvalidMeasurement("the copy would leave furcation values on an implant; copy tooth "
+                                     "states and furcation together", field="measures")
         for m, attr in ((Measure.PD, "_pd"), (Measure.GM, "_gm"), (Measure.MGJ, "_mgj"),
                         (Measure.MOBILITY, "_mobility"), (Measure.FURCATION, "_furcation"),
                         (Measure.TEETH, "_state")):
@@ -535,7 +552,7 @@ class PerioExam:
     def to_record(self) -> PerioExamRecord:
         keys = sorted(set(self._pd) | set(self._gm) | set(self._mgj)
                       | set().union(*self._flags.values()), key=_key_order)
-        sites = [SiteRecord.model_validate(_site_dict(self.reading(*k))) for k in keys]
+        sites = [SiteRecord.model_validate(_site_dict(self._stored_reading(k))) for k in keys]
         return PerioExamRecord(
             id=self.id, patient=self.patient, date=self.date, provider=self.provider, note=self.note,
             mobility_scale=self.mobility_scale, furcation_scale=self.furcation_scale,
@@ -604,6 +621,14 @@ def _flag(flag: Flag | str) -> Flag:
                                  field="flag") from None
 
 
+def _entrance(entrance: Entrance | str) -> Entrance:
+    e = Entrance.__members__.get(str(entrance).strip().upper())
+    if e is None:
+        raise InvalidMeasurement(f"{entrance!r} is not a furcation entrance: use M, D, B or L",
+                                 field="furcation")
+    return e
+
+
 def _key_order(key: Key) -> tuple[Tooth, int]:
     return (key[0], _SITE_INDEX[key[1]])
 
@@ -631,23 +656,18 @@ class _at:
             exc.field = f"{self.path}.{exc.field}" if exc.field else self.path
 
 
-def domain_error_from(exc: ValidationError) -> DomainError:
-    """A pydantic error as a :class:`DomainError` whose field is the full path (``sites[2].pd``)."""
+def domain_error_from(exc: ValidationError) -> InvalidMeasurement:
+    """A pydantic error as :class:`InvalidMeasurement` whose field is the full path (``sites[2].pd``).
+
+    Records only check shapes (types, enum names); the clinical rules run afterwards in the
+    setters, which name their own fields.
+    """
     first = exc.errors()[0]
     parts: list[str] = []
     for p in first.get("loc", ()):
         parts.append(f"[{p}]" if isinstance(p, int) else ("." if parts else "") + str(p))
-    path = "".join(parts) or None
-    original = (first.get("ctx") or {}).get("error")
-    if isinstance(original, DomainError):
-        inner = original.field
-        if inner and path and not path.endswith(inner) and not inner.startswith(path.rsplit(".", 1)[-1]):
-            path = f"{path}.{inner}"
-        elif inner and path and inner.startswith(path.rsplit(".", 1)[-1]):
-            path = (path.rsplit(".", 1)[0] + "." + inner) if "." in path else inner
-        return type(original)(original.message, field=path or inner)
     msg = str(first.get("msg", exc)).removeprefix("Value error, ")
-    return DomainError(msg, field=path)
+    return InvalidMeasurement(msg, field="".join(parts) or None)
 
 
 # --- snapshot records (pydantic) ---------------------------------------------------------

@@ -27,6 +27,7 @@ from odonto_desk.sandbox.chart_api import ChartApi
 from odonto_desk.sandbox.fhir_api import FhirApi, capability_statement
 from odonto_desk.sandbox.fhirstore import FhirStore
 from odonto_desk.sandbox.gate import GPID_HEADER, GPID_RE, Gate, idempotency_key
+from odonto_desk.sandbox.imaging_api import MAX_CHUNK, ImagingApi
 from odonto_desk.sandbox.ops_api import OpsApi
 from odonto_desk.sandbox.outcome import ApiError, error_response, fhir_response
 from odonto_desk.sandbox.ratelimit import RateLimiter
@@ -119,7 +120,7 @@ def create_server(config: ServerConfig) -> Server:
     async def _limits(request: Request, call_next: Callable[..., Any]) -> Response:
 
         length = request.headers.get("content-length")
-        limit = MAX_BODY if not request.url.path.startswith("/odonto/v1/imaging") else 64 * 1024 * 1024
+        limit = MAX_BODY if not request.url.path.startswith("/odonto/v1/imaging") else MAX_CHUNK
         if length and length.isdigit() and int(length) > limit:
             return error_response(ApiError(413, "too-costly", f"request body over {limit} bytes"))
         response: Response = await call_next(request)
@@ -298,6 +299,33 @@ def create_server(config: ServerConfig) -> Server:
         p = await enter(request)
         raw = await body(request)
         return await run_in_threadpool(ops_api.lab_orders, request, p, raw)
+
+    imaging = ImagingApi(store, gate, fhir)
+    only("/odonto/v1/imaging/upload", "POST")
+
+    @app.post("/odonto/v1/imaging/upload", tags=["odonto"])
+    async def imaging_start(request: Request) -> Response:
+        p = await enter(request)
+        raw = await body(request)
+        return await run_in_threadpool(imaging.start, request, p, raw, _base(request, ""))
+
+    @app.get("/odonto/v1/imaging/upload/{uid}", tags=["odonto"])
+    async def imaging_status(uid: str, request: Request) -> Response:
+        p = await enter(request)
+        return await run_in_threadpool(imaging.status, p, uid)
+
+    @app.put("/odonto/v1/imaging/upload/{uid}", tags=["odonto"])
+    async def imaging_chunk(uid: str, request: Request) -> Response:
+        p = await enter(request)
+        raw = await request.body()
+        if len(raw) > MAX_CHUNK:
+            raise ApiError(413, "too-costly", f"a chunk is at most {MAX_CHUNK} bytes")
+        return await run_in_threadpool(imaging.put_chunk, request, p, uid, raw, _base(request, ""))
+
+    @app.get("/odonto/v1/imaging/files/{uid}", tags=["odonto"])
+    async def imaging_file(uid: str, request: Request) -> Response:
+        p = await enter(request)
+        return await run_in_threadpool(imaging.file, p, uid)
 
     # --- webhooks ------------------------------------------------------------------------------------
 

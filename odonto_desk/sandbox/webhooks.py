@@ -303,7 +303,7 @@ class WebhookHub:
             while not self._stop.is_set():
                 try:
                     sent = self.deliver_due(client)
-                except Exception:  # noqa: BLE001 - the worker must outlive one bad delivery
+                except Exception:
                     sent = 0
                 if not sent:
                     self._wake.wait(0.5)

@@ -35,7 +35,7 @@ class Receiver:
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 status = outer.script.pop(0) if outer.script else 200
                 with outer.arrived:
@@ -180,7 +180,7 @@ def test_failures_are_retried_with_the_same_delivery_id_and_logged(api, receiver
     deadline = time.monotonic() + 5
     while True:
         log = api.get(f"/webhooks/{sub['id']}/deliveries").json()["deliveries"]
-        if log and log[0]["status"] == "delivered" or time.monotonic() > deadline:
+        if (log and log[0]["status"] == "delivered") or time.monotonic() > deadline:
             break
         time.sleep(0.05)
     d = log[0]
