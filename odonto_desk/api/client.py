@@ -12,6 +12,7 @@ FHIR features work against any FHIR R4 server: give ``fhir_base`` alone (no ``ba
 
 from __future__ import annotations
 
+import hashlib
 import json as jsonlib
 import random
 import time
@@ -22,7 +23,16 @@ from typing import Any
 import httpx
 
 from odonto_desk.api.auth import Credentials, NoAuth
-from odonto_desk.api.errors import ApiError, AuthError, NetworkError, RateLimited, ServerError, error_for
+from odonto_desk.api.errors import (
+    ApiError,
+    AuthError,
+    NetworkError,
+    RateLimited,
+    ServerError,
+    ServerRejected,
+    VersionConflict,
+    error_for,
+)
 from odonto_desk.api.ratelimit import TokenBucket
 
 FHIR_JSON = "application/fhir+json"
@@ -87,11 +97,12 @@ class ApexClient:
     def request(self, method: str, url: str, *, json: Any = None, content: bytes | None = None,
                 params: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
                 gpid: str | None = None, idempotency_key: str | None = None,
-                if_match: str | None = None) -> httpx.Response:
+                if_match: str | None = None, repeatable: bool = False) -> httpx.Response:
+        """``repeatable``: the caller knows this write may be sent twice (e.g. an upload chunk)."""
         method = method.upper()
         if method == "POST" and idempotency_key is None:
             idempotency_key = new_key()
-        safe = method in SAFE_METHODS or idempotency_key is not None
+        safe = method in SAFE_METHODS or idempotency_key is not None or repeatable
         h = dict(headers or {})
         if gpid:
             h["X-Apex-GPID"] = gpid
@@ -253,6 +264,98 @@ class ApexClient:
             body["task"] = task
         return self.request("POST", self._odonto("/lab/orders"), gpid=gpid, json=body,
                             idempotency_key=idempotency_key).json()
+
+    # --- imaging --------------------------------------------------------------------------------
+
+    def start_upload(self, gpid: str, patient_id: str, data: bytes, *, filename: str, content_type: str,
+                     kind: str | None = None, teeth: tuple[str, ...] = (), title: str | None = None,
+                     idempotency_key: str | None = None) -> dict[str, Any]:
+        """Announce a file; keep the returned ``upload_id`` to resume after a crash."""
+        body: dict[str, Any] = {"patient": f"Patient/{patient_id}", "filename": filename,
+                                "content_type": content_type, "size": len(data),
+                                "sha256": hashlib.sha256(data).hexdigest()}
+        if kind:
+            body["kind"] = kind
+        if teeth:
+            body["teeth"] = list(teeth)
+        if title:
+            body["title"] = title
+        return self.request("POST", self._odonto("/imaging/upload"), json=body, gpid=gpid,
+                            idempotency_key=idempotency_key).json()
+
+    def upload_status(self, upload_id: str) -> dict[str, Any]:
+        return self.request("GET", self._odonto(f"/imaging/upload/{upload_id}")).json()
+
+    def send_upload(self, gpid: str, upload_id: str, data: bytes, *, chunk_size: int = 4 * 1024 * 1024,
+                    on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        """Send the rest of ``data`` from where the server is; returns the completed upload.
+
+        A chunk lost on the way is re-sent from the server's ``Upload-Offset``: the server keeps
+        what arrived, so an interrupted CBCT upload resumes instead of starting again."""
+        state = self.upload_status(upload_id)
+        offset, size = int(state["received"]), len(data)
+        stalls = 0
+        while state.get("status") == "open":
+            end = min(size, offset + chunk_size) - 1
+            try:
+                r = self.request("PUT", self._odonto(f"/imaging/upload/{upload_id}"), content=data[offset:end + 1],
+                                 headers={"Content-Range": f"bytes {offset}-{end}/{size}",
+                                          "Content-Type": "application/octet-stream"},
+                                 gpid=gpid, repeatable=True)
+            except VersionConflict as exc:  # 409: the server holds a different amount; go on from there
+                stalls += 1
+                if stalls > self.retries:
+                    raise
+                state = self.upload_status(upload_id)
+                offset = int(state["received"])
+                if state.get("status") != "open" or exc.status != 409:
+                    break
+                continue
+            state = r.json()
+            offset = int(state["received"])
+            stalls = 0
+            if on_progress is not None:
+                on_progress(offset, size)
+        if state.get("status") == "failed":
+            raise ServerRejected(f"upload {upload_id} failed: {state.get('error')}", status=422)
+        return state
+
+    def upload_image(self, gpid: str, patient_id: str, data: bytes, *, filename: str, content_type: str,
+                     kind: str | None = None, teeth: tuple[str, ...] = (), title: str | None = None,
+                     chunk_size: int = 4 * 1024 * 1024) -> dict[str, Any]:
+        started = self.start_upload(gpid, patient_id, data, filename=filename, content_type=content_type, kind=kind,
+                                    teeth=teeth, title=title)
+        return self.send_upload(gpid, started["upload_id"], data, chunk_size=chunk_size)
+
+    # --- webhooks -------------------------------------------------------------------------------
+
+    def _webhooks(self, path: str = "") -> str:
+        if self.base_url is None:
+            raise ApiError("this server is a plain FHIR server: it has no webhook subscriptions")
+        return f"{self.base_url}/webhooks{path}"
+
+    def subscribe_webhook(self, url: str, events: list[str], *, secret: str | None = None,
+                          idempotency_key: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"url": url, "events": events}
+        if secret is not None:
+            body["secret"] = secret
+        return self.request("POST", self._webhooks(), json=body, idempotency_key=idempotency_key).json()
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        return list(self.request("GET", self._webhooks()).json()["subscriptions"])
+
+    def rotate_webhook_secret(self, subscription_id: str, *, grace_seconds: int = 86400,
+                              idempotency_key: str | None = None) -> dict[str, Any]:
+        return self.request("POST", self._webhooks(f"/{subscription_id}/rotate"),
+                            json={"grace_seconds": grace_seconds}, idempotency_key=idempotency_key).json()
+
+    def deactivate_webhook(self, subscription_id: str) -> None:
+        self.request("DELETE", self._webhooks(f"/{subscription_id}"), repeatable=True)
+
+    def webhook_deliveries(self, subscription_id: str, status: str | None = None) -> list[dict[str, Any]]:
+        params = {"status": status} if status else None
+        return list(self.request("GET", self._webhooks(f"/{subscription_id}/deliveries"),
+                                 params=params).json()["deliveries"])
 
 
 def next_link(bundle: dict[str, Any]) -> str | None:
