@@ -13,6 +13,7 @@ in the bytes on the wire, never by patching the client:
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import threading
@@ -111,8 +112,6 @@ class FaultProxy:
             return
         finally:
             for s in socks:
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 s.close()
