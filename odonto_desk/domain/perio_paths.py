@@ -114,14 +114,19 @@ class Segment:
         return f"{self.first.universal}→{self.last.universal} {self.aspect.value}"
 
 
-def _segments(spec: Iterable[tuple[Tooth | str | int, Tooth | str | int, Aspect | str]]) -> tuple[Segment, ...]:
+SegmentSpec = Segment | tuple[Tooth | str | int, Tooth | str | int, Aspect | str]
+"""A segment, or ``(first, last, aspect)`` as a user or a settings file gives it."""
+
+
+def _segments(spec: Iterable[SegmentSpec]) -> tuple[Segment, ...]:
     return tuple(s if isinstance(s, Segment) else Segment.of(*s) for s in spec)
 
 
 PRESETS: dict[PathName, tuple[Segment, ...]] = {
     PathName.MAXILLARY_FIRST: _segments([(1, 16, "F"), (16, 1, "L"), (32, 17, "F"), (17, 32, "L")]),
     PathName.FACIALS_FIRST: _segments([(1, 16, "F"), (17, 32, "F"), (32, 17, "L"), (16, 1, "L")]),
-    PathName.MANDIBULAR_LINGUAL_FIRST: _segments([(1, 16, "F"), (16, 1, "L"), (17, 32, "L"), (32, 17, "F")]),
+    PathName.MANDIBULAR_LINGUAL_FIRST: _segments(
+        [(1, 16, "F"), (16, 1, "L"), (17, 32, "L"), (32, 17, "F")]),
 }
 
 
@@ -191,7 +196,7 @@ class EntryPath:
         return self._order.get(stop)  # type: ignore[call-overload]
 
     def find(self, tooth: Tooth | str | int, site: Site | str) -> Stop | None:
-        """The stop for a tooth and site as typed or clicked (``"3"``, ``"mf"``…), or None if off the path."""
+        """The stop for a tooth and site as typed or clicked (``"3"``, ``"mf"``…); None if off the path."""
         stop = Stop(perio_tooth(tooth), Site.parse(site))
         return stop if stop in self._order else None
 
@@ -203,7 +208,7 @@ class EntryPath:
 
 
 def entry_path(name: PathName | str = PathName.MAXILLARY_FIRST, *,
-               segments: Iterable[Segment | tuple[Tooth | str | int, Tooth | str | int, Aspect | str]] | None = None,
+               segments: Iterable[SegmentSpec] | None = None,
                skip: Iterable[Tooth | str | int] = ()) -> EntryPath:
     """The path ``name`` (a preset, or ``"custom"`` with ``segments``) skipping the teeth ``skip``."""
     try:
@@ -214,7 +219,7 @@ def entry_path(name: PathName | str = PathName.MAXILLARY_FIRST, *,
     if kind is PathName.CUSTOM:
         if segments is None:
             raise InvalidMeasurement("a custom path needs its segments", field="segments")
-        segs = _segments(segments)  # type: ignore[arg-type]
+        segs = _segments(segments)
         if not segs:
             raise InvalidMeasurement("a custom path needs at least one segment", field="segments")
     elif segments is not None:
@@ -225,8 +230,7 @@ def entry_path(name: PathName | str = PathName.MAXILLARY_FIRST, *,
 
 
 def exam_path(exam: PerioExam, name: PathName | str = PathName.MAXILLARY_FIRST, *,
-              segments: Iterable[Segment | tuple[Tooth | str | int, Tooth | str | int, Aspect | str]] | None = None,
-              include_implants: bool = True) -> EntryPath:
+              segments: Iterable[SegmentSpec] | None = None, include_implants: bool = True) -> EntryPath:
     """The path for ``exam``: its missing teeth skipped, implants kept unless told otherwise."""
     skip = {t for t in PERMANENT_TEETH if exam.tooth_state(t) is ToothState.MISSING
             or (not include_implants and exam.tooth_state(t) is ToothState.IMPLANT)}
