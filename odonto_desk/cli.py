@@ -31,6 +31,8 @@ def _perio_classify(args: argparse.Namespace) -> int:
         print(f"odonto-desk: cannot read {args.case}: {exc.strerror}", file=sys.stderr)
         return 2
     try:
+        if hasattr(sys.stdout, "reconfigure"):
+            sys.stdout.reconfigure(encoding="utf-8")  # the reasons use ≥ and →, which cp1252 lacks
         print(classify_json(text))
     except DomainError as exc:
         print(f"odonto-desk: {args.case}: {exc}", file=sys.stderr)
@@ -69,3 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     func = getattr(args, "func", _run_app)
     return int(func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
