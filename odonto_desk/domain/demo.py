@@ -7,9 +7,11 @@ it before any server is configured. Names and numbers are invented.
 from __future__ import annotations
 
 import datetime as dt
+import random
 from dataclasses import dataclass, field
 
 from odonto_desk.domain.chart import ChartMark
+from odonto_desk.domain.perio import PERIO_TEETH, SITES, PerioExam, furcation_entrances
 
 
 @dataclass(frozen=True)
@@ -80,3 +82,50 @@ def demo_patients() -> list[DemoPatient]:
         DemoPatient(p3, "APX-H4DD0D51", "Samir", "Haddad", dt.date(1961, 1, 28),
                     ("anticoagulant (warfarin)", "premedicate: joint replacement"), tuple(haddad)),
     ]
+
+
+# --- perio exams over the years ----------------------------------------------------------------
+
+# (patient, exam dates, baseline severity 0–3, teeth missing in the perio chart, implants)
+_PERIO_PLANS: dict[str, tuple[tuple[str, ...], int, tuple[str, ...], tuple[str, ...]]] = {
+    "demo-rivera": (("2021-03-15", "2023-04-02", "2025-03-03"), 1, ("1", "16", "32"), ()),
+    "demo-haddad": (("2019-10-08", "2022-01-19", "2024-11-26"), 2, ("1", "2", "4", "16", "17", "32"), ("19",)),
+}
+
+
+def demo_perio_exams(patient_id: str) -> list[PerioExam]:
+    """Deterministic full-mouth exams, oldest first: a mild case that holds (Rivera) and a
+    moderate one that worsens at the molars before treatment (Haddad). Children get none."""
+    plan = _PERIO_PLANS.get(patient_id)
+    if plan is None:
+        return []
+    dates, severity, missing, implants = plan
+    rng = random.Random(f"perio:{patient_id}")
+    exams: list[PerioExam] = []
+    for n, day in enumerate(dates):
+        exam = PerioExam(id=f"{patient_id}-perio-{n + 1}", patient=patient_id, date=dt.date.fromisoformat(day),
+                         provider="rdh-nakamura")
+        for t in missing:
+            exam.mark_missing(t)
+        for t in implants:
+            exam.mark_implant(t)
+        for tooth in PERIO_TEETH:
+            if exam.is_missing(tooth):
+                continue
+            molar = tooth.is_molar
+            for site in SITES:
+                deep = severity + (1 if molar and site.is_interdental else 0) + (n if severity > 1 and molar else 0)
+                pd = max(1, min(9, 2 + rng.choice((0, 0, 1)) + (deep if rng.random() < 0.35 else deep // 2)))
+                gm = rng.choice((0, 0, 0, 1)) + (1 if severity > 1 and site.is_facial and n > 0 else 0)
+                exam.set_pd(tooth, site, pd)
+                exam.set_gm(tooth, site, gm)
+                if pd >= 4 or rng.random() < 0.08:
+                    exam.set_flag(tooth, site, "bleeding")
+                if rng.random() < 0.12:
+                    exam.set_flag(tooth, site, "plaque")
+            if molar and severity > 1 and not exam.is_implant(tooth):
+                exam.set_mobility(tooth, min(2, n))
+                entrance = furcation_entrances(tooth)[0]
+                exam.set_furcation(tooth, entrance, min(2, 1 + n // 2))
+        exams.append(exam)
+    return exams
