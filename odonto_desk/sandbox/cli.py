@@ -13,6 +13,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     p.add_argument("--db", default="apex-sandbox.sqlite", help="SQLite file (created if missing)")
     p.add_argument("--no-demo", action="store_true", help="do not seed the demo patients into a new database")
+    p.add_argument("--bulk-patients", type=int, default=0, metavar="N",
+                   help="also generate N synthetic patients with ~200 resources each (for benchmarks)")
     p.set_defaults(func=run)
 
     admin = sub.add_parser("sandbox-admin", help="the reference server's admin commands (retention, audit)",
@@ -133,6 +135,11 @@ def run(args: argparse.Namespace) -> int:
         from odonto_desk.sandbox.seed import seed_demo_if_empty
 
         seed_demo_if_empty(server)
+    if args.bulk_patients:
+        from odonto_desk.sandbox.bulk import generate
+
+        n = generate(server.store, patients=args.bulk_patients, marks_per_patient=199)
+        print(f"generated {n} resources for {args.bulk_patients} synthetic patients", flush=True)
     print(banner(f"http://{args.host}:{port}"), flush=True)
     for hook in server.on_startup:
         hook()
