@@ -9,8 +9,31 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass, field
+from decimal import Decimal
 
+from odonto_desk.domain.billing import (
+    ChargeItem,
+    Claim,
+    ClaimItem,
+    ClaimResponse,
+    Coverage,
+    ItemAdjudication,
+    Outcome,
+    Payment,
+)
 from odonto_desk.domain.chart import ChartMark
+from odonto_desk.domain.people import (
+    Encounter,
+    EncounterStatus,
+    Gender,
+    HumanName,
+    Organization,
+    OrgKind,
+    Patient,
+    Practitioner,
+    ProviderRole,
+    VisitKind,
+)
 from odonto_desk.domain.perio import PERIO_TEETH, SITES, PerioExam, furcation_entrances
 
 
@@ -129,3 +152,79 @@ def demo_perio_exams(patient_id: str) -> list[PerioExam]:
                 exam.set_furcation(tooth, entrance, min(2, 1 + n // 2))
         exams.append(exam)
     return exams
+
+
+# --- the practice around the charts: people, visits, coverage and a claim ------------------------
+
+PRACTICE_ID = "odonto-practice-1"
+PAYER_ID = "odonto-payer-1"
+LAB_ID = "odonto-lab-1"
+DENTIST_ID = "dr-okafor"
+HYGIENIST_ID = "rdh-nakamura"
+_VISIT_ZONE = dt.timezone(dt.timedelta(hours=-5))
+
+
+@dataclass(frozen=True)
+class DemoPractice:
+    """Everything the demo needs besides the charts, as domain objects in write order."""
+
+    organizations: tuple[Organization, ...]
+    practitioners: tuple[Practitioner, ...]
+    patients: tuple[Patient, ...]
+    encounters: tuple[Encounter, ...]
+    coverages: tuple[Coverage, ...]
+    charges: tuple[ChargeItem, ...]
+    claims: tuple[Claim, ...]
+    claim_responses: tuple[ClaimResponse, ...]
+
+
+def _visit(patient: str, n: int, day: dt.date, kind: VisitKind, provider: str) -> Encounter:
+    start = dt.datetime.combine(day, dt.time(9 + n % 7, 0), _VISIT_ZONE)
+    return Encounter(id=f"{patient}-visit-{n:02d}", patient=patient, provider=provider, start=start,
+                     end=start + dt.timedelta(minutes=50), status=EncounterStatus.FINISHED, kind=kind,
+                     practice=PRACTICE_ID)
+
+
+def demo_practice() -> DemoPractice:
+    orgs = (
+        Organization(id=PRACTICE_ID, name="Lakeside Family Dentistry", kind=OrgKind.PRACTICE, npi="1245678903"),
+        Organization(id=PAYER_ID, name="Prairie Dental Mutual", kind=OrgKind.PAYER),
+        Organization(id=LAB_ID, name="Northside Dental Lab", kind=OrgKind.LAB),
+    )
+    people = (
+        Practitioner(id=DENTIST_ID, name=HumanName(family="Okafor", given=("Adaeze",), suffix=("DDS",)),
+                     npi="1987654328", role=ProviderRole.DENTIST),
+        Practitioner(id=HYGIENIST_ID, name=HumanName(family="Nakamura", given=("Ken",), suffix=("RDH",)),
+                     role=ProviderRole.HYGIENIST),
+    )
+    patients = tuple(
+        Patient(id=p.id, gpid=p.gpid, name=HumanName(family=p.family, given=(p.given,)), birth_date=p.birth_date,
+                gender=g, practice=PRACTICE_ID)
+        for p, g in zip(demo_patients(), (Gender.FEMALE, Gender.FEMALE, Gender.MALE), strict=True))
+    visits: list[Encounter] = []
+    for p in demo_patients():
+        days = sorted({m.date for m in p.marks if m.date} | {e.date for e in demo_perio_exams(p.id) if e.date})
+        for n, day in enumerate(days, start=1):
+            hygiene = any(e.date == day for e in demo_perio_exams(p.id))
+            visits.append(_visit(p.id, n, day, VisitKind.HYGIENE if hygiene else VisitKind.TREATMENT,
+                                 HYGIENIST_ID if hygiene else DENTIST_ID))
+    rivera = "demo-rivera"
+    coverage = Coverage(id=f"{rivera}-coverage", patient=rivera, payer=PAYER_ID, subscriber_id="PDM-00451-01",
+                        group="LAKESIDE-EMP", plan="Dental PPO", start=dt.date(2024, 1, 1))
+    filling = next(m for m in demo_patients()[0].marks if m.code == "D2332")
+    charge = ChargeItem(id=f"{rivera}-charge-1", patient=rivera, code="D2332", tooth=filling.tooth,
+                        surfaces=filling.surfaces, fee=Decimal("215.00"), date=filling.date, procedure=filling.id,
+                        provider=DENTIST_ID)
+    claim = Claim(id=f"{rivera}-claim-1", patient=rivera, coverage=coverage.id, billing_org=PRACTICE_ID,
+                  provider=DENTIST_ID, insurer=PAYER_ID,
+                  created=dt.datetime(2024, 11, 6, 10, 0, tzinfo=_VISIT_ZONE),
+                  items=(ClaimItem(sequence=1, code="D2332", tooth=filling.tooth, surfaces=filling.surfaces,
+                                   fee=Decimal("215.00"), date=filling.date, procedure=filling.id),))
+    response = ClaimResponse(id=f"{rivera}-claimresponse-1", claim=claim.id, patient=rivera, insurer=PAYER_ID,
+                             created=dt.datetime(2024, 11, 20, 8, 0, tzinfo=_VISIT_ZONE), outcome=Outcome.COMPLETE,
+                             items=(ItemAdjudication(item_sequence=1, submitted=Decimal("215.00"),
+                                                     eligible=Decimal("180.00"), benefit=Decimal("144.00"),
+                                                     copay=Decimal("36.00")),),
+                             payment=Payment(amount=Decimal("144.00"), date=dt.date(2024, 11, 22)),
+                             disposition="Paid at 80% of the allowed fee")
+    return DemoPractice(orgs, people, patients, tuple(visits), (coverage,), (charge,), (claim,), (response,))
