@@ -137,8 +137,10 @@ def run(args: argparse.Namespace) -> int:
         seed_demo_if_empty(server)
     if args.bulk_patients:
         from odonto_desk.sandbox.bulk import generate
+        from odonto_desk.sandbox.chart_api import warm_chart_marks
 
         n = generate(server.store, patients=args.bulk_patients, marks_per_patient=199)
+        warm_chart_marks(server.store)
         print(f"generated {n} resources for {args.bulk_patients} synthetic patients", flush=True)
     print(banner(f"http://{args.host}:{port}"), flush=True)
     for hook in server.on_startup:

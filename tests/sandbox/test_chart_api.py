@@ -85,3 +85,15 @@ def test_unknown_gpid_and_wrong_header(chart):
     etag = api.get(f"/chart/{GPID}").headers["etag"]
     r = api.put(f"/chart/{GPID}", json={"marks": []}, headers={"If-Match": etag, "X-Apex-GPID": "APX-00000000"})
     assert r.status_code == 403
+
+
+def test_a_mark_changed_over_plain_fhir_shows_in_the_next_chart_read(chart):
+    api, fhir = chart
+    etag = api.get(f"/chart/{GPID}").headers["etag"]
+    api.put(f"/chart/{GPID}", json={"marks": [_mark(id="m-1")]}, headers={"If-Match": etag})
+    assert api.get(f"/chart/{GPID}").json()["marks"][0]["surfaces"] == ["M", "O"]  # derived row now cached
+    sr = fhir.get("/ServiceRequest/m-1").json()
+    sr["note"] = [{"text": "patient asked to wait until June"}]
+    sub = fhir.put("/ServiceRequest/m-1", json=sr, headers={"If-Match": 'W/"1"'})
+    assert sub.status_code == 200, sub.text
+    assert api.get(f"/chart/{GPID}").json()["marks"][0]["note"] == "patient asked to wait until June"
