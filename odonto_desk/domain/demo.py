@@ -21,7 +21,17 @@ from odonto_desk.domain.billing import (
     Outcome,
     Payment,
 )
-from odonto_desk.domain.chart import ChartMark
+from odonto_desk.domain.chart import ChartMark, Material
+from odonto_desk.domain.imaging import (
+    BinaryBlob,
+    ImageDocument,
+    ImagingStudyMeta,
+    Instance,
+    Modality,
+    Projection,
+    Series,
+)
+from odonto_desk.domain.lab import LabKind, LabOrder, LabStatus, LabTask
 from odonto_desk.domain.people import (
     Encounter,
     EncounterStatus,
@@ -35,6 +45,9 @@ from odonto_desk.domain.people import (
     VisitKind,
 )
 from odonto_desk.domain.perio import PERIO_TEETH, SITES, PerioExam, furcation_entrances
+from odonto_desk.domain.plan import Phase, PlanItem, PlanStatus, TreatmentPlan
+from odonto_desk.domain.plan import Priority as PlanPriority
+from odonto_desk.domain.teeth import Tooth
 
 
 @dataclass(frozen=True)
@@ -132,7 +145,7 @@ def demo_perio_exams(patient_id: str) -> list[PerioExam]:
             exam.mark_missing(t)
         for t in implants:
             exam.mark_implant(t)
-        for tooth in PERIO_TEETH:
+        for tooth in sorted(PERIO_TEETH):  # a set: iterate in tooth order, so the values never depend on hashing
             if exam.is_missing(tooth):
                 continue
             molar = tooth.is_molar
@@ -228,3 +241,49 @@ def demo_practice() -> DemoPractice:
                              payment=Payment(amount=Decimal("144.00"), date=dt.date(2024, 11, 22)),
                              disposition="Paid at 80% of the allowed fee")
     return DemoPractice(orgs, people, patients, tuple(visits), (coverage,), (charge,), (claim,), (response,))
+
+
+# --- plans, lab cases and images ------------------------------------------------------------------
+
+
+def demo_clinical_extras(patient_id: str) -> tuple[object, ...]:
+    """The treatment plan, lab case and radiographs of a demo patient, in write order."""
+    if patient_id == "demo-rivera":
+        marks = {m.id: m for m in demo_patients()[0].marks}
+        filling, crown = marks["demo-rivera-m007"], marks["demo-rivera-m008"]
+        plan = TreatmentPlan(
+            id="demo-rivera-plan-1", patient=patient_id, care_plan_id="CP-001", title="Restore 30 and 19",
+            status=PlanStatus.ACTIVE, created=dt.datetime(2025, 3, 3, 10, 0, tzinfo=_VISIT_ZONE), author=DENTIST_ID,
+            phases=(
+                Phase(number=1, title="Disease control", items=(
+                    PlanItem(id="item-1", code="D2392", tooth=filling.tooth, surfaces=filling.surfaces,
+                             fee=Decimal("185.00"), priority=PlanPriority.URGENT, service_request=filling.id),)),
+                Phase(number=2, title="Definitive restoration", items=(
+                    PlanItem(id="item-2", code="D2740", tooth=crown.tooth, fee=Decimal("1150.00"),
+                             service_request=crown.id, alternate_group="tooth-19", accepted=True),
+                    PlanItem(id="item-3", code="D2644", tooth=crown.tooth, surfaces="MODB", fee=Decimal("980.00"),
+                             alternate_group="tooth-19"))),
+            ))
+        pixels = bytes((x * 7 + y * 3) % 256 for y in range(32) for x in range(32))  # a tiny stand-in image
+        blob = BinaryBlob(id="demo-rivera-bw-1-bytes", content_type="image/png", data=pixels, patient=patient_id)
+        study = ImagingStudyMeta(
+            id="demo-rivera-bw-1", patient=patient_id, study_uid="1.2.826.0.1.3680043.8.498.20250303",
+            modality=Modality.IO, started=dt.datetime(2025, 3, 3, 9, 20, tzinfo=_VISIT_ZONE),
+            description="Bitewings, right", code="D0272", projection=Projection.BITEWING, referrer=DENTIST_ID,
+            series=(Series(uid="1.2.826.0.1.3680043.8.498.20250303.1", number=1, description="Right bitewing",
+                           teeth=tuple(Tooth.parse(t) for t in ("2", "3", "30", "31")),
+                           instances=(Instance(uid="1.2.826.0.1.3680043.8.498.20250303.1.1",
+                                               sop_class="1.2.840.10008.5.1.4.1.1.1.3", number=1),)),))
+        doc = ImageDocument.for_blob(blob, patient=patient_id, id="demo-rivera-bw-1-doc", title="Right bitewing",
+                                     study=study.id, teeth=study.series[0].teeth,
+                                     created=dt.datetime(2025, 3, 3, 9, 20, tzinfo=_VISIT_ZONE))
+        return (plan, blob, study, doc)
+    if patient_id == "demo-haddad":
+        order = LabOrder(id="demo-haddad-lab-1", patient=patient_id, lab=LAB_ID, kind=LabKind.VENEER,
+                         teeth=(Tooth.parse("9"),), shade="A2", material=Material.PORCELAIN,
+                         due=dt.date(2025, 12, 12), instructions="Match 8; slight incisal translucency",
+                         provider=DENTIST_ID, status=LabStatus.SENT)
+        task = LabTask(id="demo-haddad-lab-1-task", order=order.id, patient=patient_id, lab=LAB_ID,
+                       status=LabStatus.SENT, updated=dt.datetime(2025, 11, 20, 15, 0, tzinfo=_VISIT_ZONE))
+        return (order, task)
+    return ()

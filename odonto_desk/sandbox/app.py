@@ -26,7 +26,7 @@ from odonto_desk.sandbox.auth import Auth, basic_credentials
 from odonto_desk.sandbox.chart_api import ChartApi
 from odonto_desk.sandbox.fhir_api import FhirApi, capability_statement
 from odonto_desk.sandbox.fhirstore import FhirStore, format_instant
-from odonto_desk.sandbox.gate import GPID_HEADER, GPID_RE, Gate, idempotency_key
+from odonto_desk.sandbox.gate import Gate, header_gpids, idempotency_key
 from odonto_desk.sandbox.imaging_api import MAX_CHUNK, ImagingApi
 from odonto_desk.sandbox.ops_api import OpsApi
 from odonto_desk.sandbox.outcome import ApiError, error_response, fhir_response
@@ -209,9 +209,7 @@ def create_server(config: ServerConfig) -> Server:
 
     async def enter(request: Request):  # type: ignore[no-untyped-def]
         # Headers of the contract are checked wherever they appear, reads included.
-        gpid = request.headers.get(GPID_HEADER)
-        if gpid is not None and not GPID_RE.match(gpid):
-            raise ApiError(400, "invalid", f"{GPID_HEADER} {gpid!r} is not a GPID (APX- + 8 letters or digits)")
+        header_gpids(request)  # 400 on a malformed GPID header
         idempotency_key(request, required=False)
         return await run_in_threadpool(gate.enter, request)
 

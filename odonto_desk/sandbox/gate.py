@@ -3,6 +3,8 @@ boundary on writes, and idempotency of POSTs.
 
 * GPID: a write that belongs to a patient carries ``X-Apex-GPID: APX-XXXXXXXX``. A missing or
   malformed header is refused with 400, a header naming another patient with 403; nothing is written.
+  A transaction or batch Bundle that writes to several patients lists their GPIDs, comma-separated;
+  every entry must belong to one of them.
   Writes that belong to no patient (Practitioner, Organization) need no GPID.
 * Idempotency: a POST with ``Idempotency-Key`` is remembered per client with a hash of its method,
   path and body. The same key and body again returns the first response (``Idempotent-Replayed:
@@ -96,16 +98,28 @@ class Gate:
         return check_gpid_header(request, target)
 
 
-def check_gpid_header(request: Request, target: str) -> str:
+def header_gpids(request: Request) -> list[str] | None:
+    """The GPIDs of the header: one, or — on a Bundle POSTed to the FHIR base only — a comma-separated
+    list, one per patient the Bundle writes to. None when absent; ApiError when malformed."""
     header = request.headers.get(GPID_HEADER)
-    if not header:
+    if header is None or not header.strip():
+        return None
+    bundle = request.method == "POST" and request.url.path.rstrip("/").endswith("/fhir")
+    values = [v.strip() for v in header.split(",")] if bundle else [header]
+    for v in values:
+        if not GPID_RE.match(v):
+            raise ApiError(400, "invalid", f"{GPID_HEADER} {v!r} is not a GPID (APX- + 8 letters or digits)")
+    return values
+
+
+def check_gpid_header(request: Request, target: str) -> str:
+    gpids = header_gpids(request)
+    if gpids is None:
         raise ApiError(400, "required", f"writes to patient data need the {GPID_HEADER} header")
-    if not GPID_RE.match(header):
-        raise ApiError(400, "invalid", f"{GPID_HEADER} {header!r} is not a GPID (APX- + 8 letters or digits)")
-    if header != target:
-        raise ApiError(403, "forbidden", f"{GPID_HEADER} {header} does not match the patient this write "
+    if target not in gpids:
+        raise ApiError(403, "forbidden", f"{GPID_HEADER} {', '.join(gpids)} does not match the patient this write "
                        "belongs to; nothing was written")
-    return header
+    return target
 
 
 def gpid_in(patient: dict[str, Any]) -> str | None:
