@@ -102,8 +102,8 @@ def header_gpids(request: Request) -> list[str] | None:
     """The GPIDs of the header: one, or — on a Bundle POSTed to the FHIR base only — a comma-separated
     list, one per patient the Bundle writes to. None when absent; ApiError when malformed."""
     header = request.headers.get(GPID_HEADER)
-    if header is None or not header.strip():
-        return None
+    if header is None:
+        return None  # a blank header is present and malformed, not absent
     bundle = request.method == "POST" and request.url.path.rstrip("/").endswith("/fhir")
     values = [v.strip() for v in header.split(",")] if bundle else [header]
     for v in values:
