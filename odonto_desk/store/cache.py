@@ -398,6 +398,9 @@ class Cache:
                     raise StoreError(f"{rtype}/{server_id} already holds local edits")
                 conn.execute("DELETE FROM resource WHERE type = ? AND id = ?", (rtype, server_id))
                 conn.execute("UPDATE resource SET id = ? WHERE type = ? AND id = ?", (server_id, rtype, local_id))
+                # A local edit still waiting to be sent must carry the new id too, or editing it again fails.
+                conn.execute("UPDATE resource SET local = json_set(local, '$.id', ?) "
+                             "WHERE type = ? AND id = ? AND local IS NOT NULL", (server_id, rtype, server_id))
                 self._rewrite_local_references(f"{rtype}/{local_id}", f"{rtype}/{server_id}")
                 if rtype == "Patient":
                     conn.execute("UPDATE resource SET patient = ? WHERE patient = ?", (server_id, local_id))
@@ -491,6 +494,8 @@ class Cache:
                 raise StoreError(f"conflict {cid} is already resolved")
             current = self.row(c.type, c.id)
             assert current is not None  # the foreign key keeps the row
+            # The re-queued change goes to the same patient as the held ones (the server needs its GPID).
+            gpid = next((e.gpid for e in reversed(self.outbox.open_entries(c.type, c.id)) if e.gpid), None)
             self.outbox.cancel_open(c.type, c.id)
             server_text = _dumps(c.server) if c.server is not None else None
             updated = _meta(c.server, "lastUpdated") if c.server is not None else None
@@ -505,10 +510,12 @@ class Cache:
                 conn.execute("UPDATE resource SET raw = coalesce(?, raw), version = ?, last_updated = ? "
                              "WHERE type = ? AND id = ?", (server_text, c.server_version, updated, c.type, c.id))
                 if current.local_state == "deleted":
-                    entry = self.outbox.enqueue(c.type, c.id, "delete", None, base_version=c.server_version)
+                    entry = self.outbox.enqueue(c.type, c.id, "delete", None, base_version=c.server_version,
+                                                gpid=gpid)
                 else:
                     entry = self.outbox.enqueue(c.type, c.id, "update", current.content,
-                                                base_version=c.server_version if c.server is not None else None)
+                                                base_version=c.server_version if c.server is not None else None,
+                                                gpid=gpid)
             conn.execute("UPDATE conflict SET resolved = ?, resolution = ? WHERE cid = ?", (self._clock(), keep, cid))
             self.audit.record(user, role, "conflict-resolved", c.type, c.id, c.server_version, f"kept {keep}")
         return entry
