@@ -172,6 +172,20 @@ class Measure(enum.StrEnum):
     FURCATION = "furcation"
     TEETH = "teeth"  # missing / implant states
 
+    @property
+    def is_mm(self) -> bool:
+        """A length in whole mm at a site (PD, GM, MGJ)."""
+        return self in SITE_MEASURES
+
+    @property
+    def is_flag(self) -> bool:
+        """A yes/no finding at a site (bleeding, suppuration, plaque, calculus)."""
+        return self.value in Flag.__members__.values()
+
+    @property
+    def per_site(self) -> bool:
+        return self.is_mm or self.is_flag
+
 
 ALL_MEASURES: tuple[Measure, ...] = tuple(Measure)
 SITE_MEASURES = (Measure.PD, Measure.GM, Measure.MGJ)

@@ -8,14 +8,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from odonto_desk.domain.errors import DomainError
-from odonto_desk.domain.perio import SITES, PerioExam, Site, furcation_entrances
+from odonto_desk.domain.perio import SITES, Measure, PerioExam, Site, furcation_entrances
 from odonto_desk.domain.teeth import PERMANENT_TEETH
 from odonto_desk.fhir import codes
 from odonto_desk.fhir.errors import FhirMappingError
 from odonto_desk.fhir.mapping import from_fhir, to_fhir
 from odonto_desk.fhir.resources.perio import (
     PerioFinding,
-    PerioMeasure,
     PerioPanel,
     perio_from_observations,
     perio_to_observations,
@@ -36,7 +35,7 @@ def test_example_maps_in_and_out_without_loss(load_example):
 
 def test_example_reads_as_pd_5_at_30_db(load_example):
     f = from_fhir(load_example(EXAMPLE))
-    assert (f.measure, f.tooth.universal, f.site, f.value) == (PerioMeasure.PD, "30", Site.DB, 5)
+    assert (f.measure, f.tooth.universal, f.site, f.value) == (Measure.PD, "30", Site.DB, 5)
     assert (f.patient, f.provider, f.date) == ("odonto-patient-1", "odonto-dds-1", dt.date(2025, 3, 3))
     exam = perio_from_observations([load_example(EXAMPLE)])  # values without a panel still make an exam
     assert exam.pd("30", "DB") == 5 and exam.patient == "odonto-patient-1" and exam.date == dt.date(2025, 3, 3)

@@ -31,7 +31,6 @@ and :func:`perio_from_observations`.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import hashlib
 import re
 from collections.abc import Sequence
@@ -71,45 +70,27 @@ _EXAM = {"coding": [{"system": codes.OBSERVATION_CATEGORY, "code": "exam", "disp
 _ID_RE = re.compile(r"^[A-Za-z0-9\-.]+$")
 
 
-class PerioMeasure(enum.StrEnum):
-    """What one perio Observation records; the value is also its code in our perio code system."""
-
-    PD = "pd"
-    GM = "gm"
-    MGJ = "mgj"
-    BLEEDING = "bleeding"
-    SUPPURATION = "suppuration"
-    PLAQUE = "plaque"
-    CALCULUS = "calculus"
-    MOBILITY = "mobility"
-    FURCATION = "furcation"
-    STATE = "tooth-state"
-
-    @property
-    def is_mm(self) -> bool:
-        return self in (PerioMeasure.PD, PerioMeasure.GM, PerioMeasure.MGJ)
-
-    @property
-    def is_flag(self) -> bool:
-        return self.value in Flag.__members__.values()
-
-    @property
-    def per_site(self) -> bool:
-        return self.is_mm or self.is_flag
+# The perio code system names the tooth-state finding "tooth-state"; every other code is the measure's value.
+_WIRE = {Measure.TEETH: "tooth-state"}
+_FROM_WIRE = {code: m for m, code in _WIRE.items()}
 
 
-_LOINC: dict[PerioMeasure, tuple[str, str]] = {
-    PerioMeasure.PD: ("64042-5", "Distance from the free gingival margin, FGM, to the sulcus base, SB Tooth [PhenX]"),
-    PerioMeasure.GM: ("64043-3", "Distance from the FGM to the cemento-enamel junction, CEJ Tooth [PhenX]"),
-    PerioMeasure.BLEEDING: ("64044-1", "Clinical observation of the presence of blood, bleeding on probing [PhenX]"),
+def measure_code(m: Measure) -> str:
+    return _WIRE.get(m, m.value)
+
+
+_LOINC: dict[Measure, tuple[str, str]] = {
+    Measure.PD: ("64042-5", "Distance from the free gingival margin, FGM, to the sulcus base, SB Tooth [PhenX]"),
+    Measure.GM: ("64043-3", "Distance from the FGM to the cemento-enamel junction, CEJ Tooth [PhenX]"),
+    Measure.BLEEDING: ("64044-1", "Clinical observation of the presence of blood, bleeding on probing [PhenX]"),
 }
 _BY_LOINC = {code: m for m, (code, _) in _LOINC.items()}
-_TEXT: dict[PerioMeasure, str] = {
-    PerioMeasure.PD: "Periodontal probing depth", PerioMeasure.GM: "Gingival margin (+ recession)",
-    PerioMeasure.MGJ: "Width to the mucogingival junction", PerioMeasure.BLEEDING: "Bleeding on probing",
-    PerioMeasure.SUPPURATION: "Suppuration", PerioMeasure.PLAQUE: "Plaque", PerioMeasure.CALCULUS: "Calculus",
-    PerioMeasure.MOBILITY: "Tooth mobility", PerioMeasure.FURCATION: "Furcation involvement",
-    PerioMeasure.STATE: "Tooth state in the perio chart",
+_TEXT: dict[Measure, str] = {
+    Measure.PD: "Periodontal probing depth", Measure.GM: "Gingival margin (+ recession)",
+    Measure.MGJ: "Width to the mucogingival junction", Measure.BLEEDING: "Bleeding on probing",
+    Measure.SUPPURATION: "Suppuration", Measure.PLAQUE: "Plaque", Measure.CALCULUS: "Calculus",
+    Measure.MOBILITY: "Tooth mobility", Measure.FURCATION: "Furcation involvement",
+    Measure.TEETH: "Tooth state in the perio chart",
 }
 
 
@@ -129,7 +110,7 @@ class PerioFinding(DomainModel):
     effective: dt.datetime | dt.date | None = None
     provider: str | None = None  # Practitioner id
     note: str = ""
-    measure: PerioMeasure
+    measure: Measure
     tooth: Tooth
     site: Site | None = None
     entrance: Entrance | None = None
@@ -145,14 +126,14 @@ class PerioFinding(DomainModel):
             raise DomainError(f"{m.value} is recorded at a site (DB, B, MB, DL, L, ML)", field="site")
         if not m.per_site and self.site is not None:
             raise DomainError(f"{m.value} is recorded per tooth, not at a site", field="site")
-        if (m is PerioMeasure.FURCATION) != (self.entrance is not None):
+        if (m is Measure.FURCATION) != (self.entrance is not None):
             raise DomainError("a furcation value names its entrance, and only a furcation value does",
                               field="entrance")
-        wanted = "flag" if m.is_flag else "state" if m is PerioMeasure.STATE else "value"
+        wanted = "flag" if m.is_flag else "state" if m is Measure.TEETH else "value"
         for name in ("value", "flag", "state"):
             if (getattr(self, name) is None) == (name == wanted):
                 raise DomainError(f"a {m.value} finding carries a {wanted}", field=wanted)
-        if self.scale is not None and m not in (PerioMeasure.MOBILITY, PerioMeasure.FURCATION):
+        if self.scale is not None and m not in (Measure.MOBILITY, Measure.FURCATION):
             raise DomainError(f"{m.value} has no scale", field="scale")
         _apply(PerioExam(), self)
         return self
@@ -167,12 +148,12 @@ def _apply(exam: PerioExam, f: PerioFinding) -> None:
     """Record ``f`` in ``exam`` through the exam's own setters (and so its own rules)."""
     m = f.measure
     if m.is_mm:
-        exam.set_value(Measure(m.value), f.tooth, f.site, f.value)  # type: ignore[arg-type]
+        exam.set_value(m, f.tooth, f.site, f.value)  # type: ignore[arg-type]
     elif m.is_flag:
         exam.set_flag(f.tooth, f.site, Flag(m.value), bool(f.flag))  # type: ignore[arg-type]
-    elif m is PerioMeasure.MOBILITY:
+    elif m is Measure.MOBILITY:
         exam.set_mobility(f.tooth, f.value, f.scale)
-    elif m is PerioMeasure.FURCATION:
+    elif m is Measure.FURCATION:
         exam.set_furcation(f.tooth, f.entrance, f.value, f.scale)  # type: ignore[arg-type]
     else:
         exam.set_tooth_state(f.tooth, f.state)  # type: ignore[arg-type]
@@ -199,12 +180,12 @@ class PerioPanel(DomainModel):
 # --- writing ---------------------------------------------------------------------------------------
 
 
-def _code(measure: PerioMeasure) -> dict[str, Any]:
+def _code(measure: Measure) -> dict[str, Any]:
     coding = []
     if measure in _LOINC:
         code, display = _LOINC[measure]
         coding.append({"system": codes.LOINC, "code": code, "display": display})
-    coding.append({"system": codes.CS_PERIO, "code": measure.value})
+    coding.append({"system": codes.CS_PERIO, "code": measure_code(measure)})
     return {"coding": coding, "text": _TEXT[measure]}
 
 
@@ -222,7 +203,7 @@ def _value(f: PerioFinding) -> dict[str, Any]:
         return {"valueQuantity": {"value": f.value, "unit": "mm", "system": codes.UCUM, "code": "mm"}}
     if m.is_flag:
         return {"valueBoolean": f.flag}
-    if m is PerioMeasure.STATE:
+    if m is Measure.TEETH:
         assert f.state is not None
         return {"valueCodeableConcept": {"coding": [{"system": CS_TOOTH_STATE, "code": f.state.value}],
                                          "text": f.state.value}}
@@ -238,7 +219,7 @@ def build_finding(f: PerioFinding) -> Resource:
     surfaces = _surfaces(f)
     label = f.site.value.lower() if f.site else (f.entrance.value.lower() if f.entrance else "tooth")
     contained, ext = apex_tooth_block(f.tooth, surfaces, patient_ref, bs_id=f"bs-{f.tooth.universal}-{label}")
-    scale = f.scale if f.measure in (PerioMeasure.MOBILITY, PerioMeasure.FURCATION) else None
+    scale = f.scale if f.measure in (Measure.MOBILITY, Measure.FURCATION) else None
     return clean({
         "resourceType": "Observation",
         "id": f.id,
@@ -287,7 +268,7 @@ def _perio_code(r: Resource) -> str | None:
     if code is not None:
         return code
     loinc = code_in(r.get("code"), codes.LOINC)
-    return _BY_LOINC[loinc].value if loinc in _BY_LOINC else None
+    return measure_code(_BY_LOINC[loinc]) if loinc in _BY_LOINC else None
 
 
 def is_perio_panel(r: Resource) -> bool:
@@ -309,7 +290,7 @@ def _read_effective(value: Any) -> dt.datetime | dt.date | None:
         raise FhirMappingError(f"{value!r} is not a date and time", path="Observation.effectiveDateTime") from None
 
 
-def _read_value(r: Resource, m: PerioMeasure) -> dict[str, Any]:
+def _read_value(r: Resource, m: Measure) -> dict[str, Any]:
     if m.is_mm:
         q = r.get("valueQuantity")
         if not isinstance(q, dict) or "value" not in q:
@@ -322,14 +303,14 @@ def _read_value(r: Resource, m: PerioMeasure) -> dict[str, Any]:
         if not isinstance(r.get("valueBoolean"), bool):
             raise FhirMappingError(f"{m.value} is yes or no (valueBoolean)", path="Observation.value[x]")
         return {"flag": r["valueBoolean"]}
-    if m is PerioMeasure.STATE:
+    if m is Measure.TEETH:
         state = code_in(r.get("valueCodeableConcept"), CS_TOOTH_STATE)
         return {"state": enum_of(ToothState, state, "Observation.valueCodeableConcept")}
     scale = code_in(r.get("method"), CS_PERIO_SCALE)
     return {"value": r.get("valueInteger"), "scale": scale}
 
 
-def _site_or_entrance(m: PerioMeasure, tooth: Tooth, surfaces: frozenset[Surface]) -> dict[str, Any]:
+def _site_or_entrance(m: Measure, tooth: Tooth, surfaces: frozenset[Surface]) -> dict[str, Any]:
     if m.per_site:
         by_surfaces = {frozenset(s.surfaces(tooth)): s for s in SITES}
         site = by_surfaces.get(surfaces)
@@ -337,7 +318,7 @@ def _site_or_entrance(m: PerioMeasure, tooth: Tooth, surfaces: frozenset[Surface
             raise FhirMappingError(f"surfaces {''.join(sorted(s.value for s in surfaces)) or '(none)'} are not a "
                                    "probing site (DB, B, MB, DL, L, ML)", path="Observation.extension")
         return {"site": site}
-    if m is PerioMeasure.FURCATION:
+    if m is Measure.FURCATION:
         entrances = [e for e in Entrance if normalize_surface(e.value, tooth) in surfaces] if len(surfaces) == 1 else []
         if not entrances:
             raise FhirMappingError("a furcation value names one entrance (M, D, B or L) as its surface",
@@ -358,7 +339,9 @@ def read_finding(r: Resource) -> PerioFinding:
     code = _perio_code(r)
     if code is None or code == PANEL_CODE:
         raise FhirMappingError("not a perio measurement (no perio or PhenX code)", path="Observation.code")
-    measure = enum_of(PerioMeasure, code, "Observation.code")
+    measure = _FROM_WIRE.get(code) or enum_of(Measure, code, "Observation.code")
+    if measure is Measure.TEETH and code != measure_code(Measure.TEETH):
+        raise FhirMappingError(f"{code!r} is not a perio measurement code", path="Observation.code")
     tooth, surfaces = read_tooth_and_surfaces(r, "Observation")
     if tooth is None:
         raise FhirMappingError("a perio finding needs a tooth", path="Observation.bodySite")
@@ -438,23 +421,23 @@ def exam_findings(exam: PerioExam) -> list[PerioFinding]:
         t = tooth.universal
         state = exam.tooth_state(tooth)
         if state is not ToothState.PRESENT:
-            add(f"state-{t}", measure=PerioMeasure.STATE, tooth=tooth, state=state)
+            add(f"state-{t}", measure=Measure.TEETH, tooth=tooth, state=state)
         for site in SITES:
             r = exam.reading(tooth, site)
-            for m in (PerioMeasure.PD, PerioMeasure.GM, PerioMeasure.MGJ):
+            for m in (Measure.PD, Measure.GM, Measure.MGJ):
                 v = getattr(r, m.value)
                 if v is not None:
                     add(f"{m.value}-{t}-{site.value.lower()}", measure=m, tooth=tooth, site=site, value=v)
-            for m in (PerioMeasure.BLEEDING, PerioMeasure.SUPPURATION, PerioMeasure.PLAQUE, PerioMeasure.CALCULUS):
+            for m in (Measure.BLEEDING, Measure.SUPPURATION, Measure.PLAQUE, Measure.CALCULUS):
                 if getattr(r, m.value):
                     add(f"{m.value}-{t}-{site.value.lower()}", measure=m, tooth=tooth, site=site, flag=True)
         grade = exam.mobility(tooth)
         if grade is not None:
-            add(f"mobility-{t}", measure=PerioMeasure.MOBILITY, tooth=tooth, value=grade.value, scale=grade.scale)
+            add(f"mobility-{t}", measure=Measure.MOBILITY, tooth=tooth, value=grade.value, scale=grade.scale)
         for e in furcation_entrances(tooth):
             fg = exam.furcation(tooth, e)
             if fg is not None:
-                add(f"furcation-{t}-{e.value.lower()}", measure=PerioMeasure.FURCATION, tooth=tooth, entrance=e,
+                add(f"furcation-{t}-{e.value.lower()}", measure=Measure.FURCATION, tooth=tooth, entrance=e,
                     value=fg.value, scale=fg.scale)
     return out
 
@@ -517,7 +500,7 @@ def perio_from_observations(resources: Sequence[Resource]) -> PerioExam:
         raise FhirMappingError(exc.message, path=f"[{panel[0] if panel else 0}].component") from None
     # Tooth states last: an implant refuses furcation values set after it, and values of a tooth
     # marked missing are refused, so the order matters as it does in PerioExam.from_record.
-    for i, f in sorted(findings, key=lambda x: x[1].measure is PerioMeasure.STATE):
+    for i, f in sorted(findings, key=lambda x: x[1].measure is Measure.TEETH):
         if f.tooth not in PERIO_TEETH:
             raise FhirMappingError(f"tooth {f.tooth.universal} is not charted in a perio exam", path=f"[{i}].bodySite")
         try:
