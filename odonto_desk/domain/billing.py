@@ -21,11 +21,11 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from odonto_desk.domain.cdt import check_code, normalize_code
 from odonto_desk.domain.errors import DomainError, InvalidSurface
-from odonto_desk.domain.people import DomainModel, new_id
+from odonto_desk.domain.people import DomainModel, ZonedDateTime, new_id
 from odonto_desk.domain.surfaces import Surface, claim_surfaces, format_surfaces, normalize_surface
 from odonto_desk.domain.teeth import Tooth
 
@@ -60,6 +60,9 @@ def _currency(value: str) -> str:
     if not _CURRENCY_RE.match(c):
         raise DomainError(f"{value!r} is not an ISO 4217 currency code such as USD", field="currency")
     return c
+
+
+Currency = Annotated[str, AfterValidator(_currency)]
 
 
 def _tooth_surfaces(raw: Any, tooth: Tooth | None) -> frozenset[Surface]:
@@ -169,7 +172,7 @@ class ChargeItem(DomainModel):
     tooth: Tooth | None = None
     surfaces: frozenset[Surface] = frozenset()
     fee: Amount
-    currency: str = "USD"
+    currency: Currency = "USD"
     date: dt.date
     procedure: str | None = None  # Procedure id of the work the fee is for
     provider: str | None = None  # Practitioner id
@@ -185,11 +188,6 @@ class ChargeItem(DomainModel):
     @classmethod
     def _code(cls, v: str) -> str:
         return normalize_code(v)
-
-    @field_validator("currency")
-    @classmethod
-    def _cur(cls, v: str) -> str:
-        return _currency(v)
 
     @model_validator(mode="after")
     def _fits(self) -> ChargeItem:
@@ -274,26 +272,14 @@ class Claim(DomainModel):
     billing_org: str  # Organization id of the billing practice (FHIR Claim.provider)
     provider: str | None = None  # Practitioner id of the treating dentist (the care team)
     insurer: str | None = None  # Organization id of the payer
-    created: dt.datetime
+    created: ZonedDateTime
     items: tuple[ClaimItem, ...]
-    currency: str = "USD"
+    currency: Currency = "USD"
     use: ClaimUse = ClaimUse.CLAIM
     priority: Priority = Priority.NORMAL
     payee: Payee = Payee.PROVIDER
     diagnoses: tuple[str, ...] = ()  # ICD-10-CM codes
     status: FinancialStatus = FinancialStatus.ACTIVE
-
-    @field_validator("currency")
-    @classmethod
-    def _cur(cls, v: str) -> str:
-        return _currency(v)
-
-    @field_validator("created")
-    @classmethod
-    def _aware(cls, v: dt.datetime) -> dt.datetime:
-        if v.utcoffset() is None:
-            raise DomainError("the claim's creation time needs a time zone", field="created")
-        return v
 
     @field_validator("diagnoses")
     @classmethod
@@ -374,26 +360,14 @@ class ClaimResponse(DomainModel):
     claim: str  # Claim id
     patient: str
     insurer: str  # Organization id of the payer
-    created: dt.datetime
+    created: ZonedDateTime
     outcome: Outcome
     items: tuple[ItemAdjudication, ...] = ()
     payment: Payment | None = None
     disposition: str | None = None
-    currency: str = "USD"
+    currency: Currency = "USD"
     use: ClaimUse = ClaimUse.CLAIM
     status: FinancialStatus = FinancialStatus.ACTIVE
-
-    @field_validator("currency")
-    @classmethod
-    def _cur(cls, v: str) -> str:
-        return _currency(v)
-
-    @field_validator("created")
-    @classmethod
-    def _aware(cls, v: dt.datetime) -> dt.datetime:
-        if v.utcoffset() is None:
-            raise DomainError("the response's creation time needs a time zone", field="created")
-        return v
 
     @field_validator("disposition")
     @classmethod

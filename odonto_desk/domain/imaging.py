@@ -13,7 +13,6 @@ so it is refused here rather than sent on.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import enum
 import hashlib
 import re
@@ -23,7 +22,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from odonto_desk.domain.cdt import normalize_code
 from odonto_desk.domain.errors import DomainError
-from odonto_desk.domain.people import DomainModel, new_id
+from odonto_desk.domain.people import DomainModel, ZonedDateTime, new_id
 from odonto_desk.domain.teeth import Tooth
 
 _UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$")
@@ -140,7 +139,7 @@ class ImagingStudyMeta(DomainModel):
     patient: str  # Patient id
     study_uid: Uid
     modality: Modality
-    started: dt.datetime | None = None
+    started: ZonedDateTime | None = None
     description: str | None = None
     code: str | None = None  # CDT code of the imaging procedure (D0272)
     projection: Projection | None = None
@@ -152,13 +151,6 @@ class ImagingStudyMeta(DomainModel):
     @classmethod
     def _code(cls, v: str | None) -> str | None:
         return None if v is None else normalize_code(v)
-
-    @field_validator("started")
-    @classmethod
-    def _aware(cls, v: dt.datetime | None) -> dt.datetime | None:
-        if v is not None and v.utcoffset() is None:
-            raise DomainError("the study's start time needs a time zone", field="started")
-        return v
 
     @model_validator(mode="after")
     def _unique_uids(self) -> ImagingStudyMeta:
@@ -202,7 +194,7 @@ class ImageDocument(DomainModel):
     url: str | None = None  # where the bytes are, when not in a Binary
     study: str | None = None  # ImagingStudy id
     teeth: tuple[Tooth, ...] = ()
-    created: dt.datetime | None = None
+    created: ZonedDateTime | None = None
 
     @field_validator("teeth")
     @classmethod
@@ -235,13 +227,6 @@ class ImageDocument(DomainModel):
             raw = b""
         if len(raw) != 20:
             raise DomainError("a SHA-1 hash is 20 bytes, base64-encoded", field="sha1")
-        return v
-
-    @field_validator("created")
-    @classmethod
-    def _aware(cls, v: dt.datetime | None) -> dt.datetime | None:
-        if v is not None and v.utcoffset() is None:
-            raise DomainError("the document's time needs a time zone", field="created")
         return v
 
     @model_validator(mode="after")

@@ -22,7 +22,7 @@ from pydantic import Field, field_validator, model_validator
 
 from odonto_desk.domain.chart import Material
 from odonto_desk.domain.errors import DomainError, InvalidTooth
-from odonto_desk.domain.people import DomainModel, new_id
+from odonto_desk.domain.people import DomainModel, ZonedDateTime, new_id
 from odonto_desk.domain.teeth import Tooth
 
 VITA_CLASSICAL: frozenset[str] = frozenset(
@@ -173,14 +173,7 @@ class LabTask(DomainModel):
     patient: str | None = None
     lab: str | None = None  # Organization id (the Task's owner)
     status: LabStatus
-    updated: dt.datetime | None = None
-
-    @field_validator("updated")
-    @classmethod
-    def _aware(cls, v: dt.datetime | None) -> dt.datetime | None:
-        if v is not None and v.utcoffset() is None:
-            raise DomainError("the task's time needs a time zone", field="updated")
-        return v
+    updated: ZonedDateTime | None = None
 
     @property
     def task_status(self) -> str:

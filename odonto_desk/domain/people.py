@@ -15,9 +15,17 @@ import datetime as dt
 import enum
 import re
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from odonto_desk.domain.errors import DomainError
 
@@ -69,6 +77,17 @@ class DomainModel(BaseModel):
             super().__init__(**data)
         except ValidationError as exc:
             raise domain_error(exc) from None
+
+
+def _zoned(value: dt.datetime) -> dt.datetime:
+    # A time without a zone is a different instant in each practice and across DST; FHIR refuses it too.
+    if value.utcoffset() is None:
+        raise DomainError("a date and time here needs a time zone")
+    return value
+
+
+ZonedDateTime = Annotated[dt.datetime, AfterValidator(_zoned)]
+"""A datetime that must carry its zone; the error names the field it was given for."""
 
 
 def _text(value: str | None) -> str | None:
@@ -305,19 +324,11 @@ class Encounter(DomainModel):
     id: str = Field(default_factory=new_id)
     patient: str  # Patient id
     provider: str | None = None  # Practitioner id
-    start: dt.datetime
-    end: dt.datetime | None = None
+    start: ZonedDateTime
+    end: ZonedDateTime | None = None
     status: EncounterStatus = EncounterStatus.PLANNED
     kind: VisitKind = VisitKind.EXAM
     practice: str | None = None  # Organization id (FHIR serviceProvider)
-
-    @field_validator("start", "end")
-    @classmethod
-    def _aware(cls, v: dt.datetime | None) -> dt.datetime | None:
-        # A visit time without a zone is ambiguous across practices and DST; FHIR refuses it too.
-        if v is not None and v.utcoffset() is None:
-            raise DomainError("a visit time needs a time zone")
-        return v
 
     @model_validator(mode="after")
     def _order(self) -> Encounter:

@@ -16,7 +16,6 @@ Rules kept here, once:
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import itertools
 import re
@@ -29,7 +28,7 @@ from pydantic import Field, field_validator, model_validator
 from odonto_desk.domain.billing import Amount
 from odonto_desk.domain.cdt import check_code, normalize_code
 from odonto_desk.domain.errors import DomainError, InvalidSurface
-from odonto_desk.domain.people import DomainModel, new_id
+from odonto_desk.domain.people import DomainModel, ZonedDateTime, new_id
 from odonto_desk.domain.surfaces import Surface, format_surfaces, parse_surfaces
 from odonto_desk.domain.teeth import Tooth
 
@@ -149,7 +148,7 @@ class TreatmentPlan(DomainModel):
     title: str
     description: str | None = None
     status: PlanStatus = PlanStatus.DRAFT
-    created: dt.datetime | None = None
+    created: ZonedDateTime | None = None
     author: str | None = None  # Practitioner id
     phases: tuple[Phase, ...] = ()
 
@@ -174,13 +173,6 @@ class TreatmentPlan(DomainModel):
         v = v.strip().upper()
         if not CARE_PLAN_ID_RE.match(v):
             raise DomainError(f"{v!r} is not an Apex care-plan id such as CP-001", field="care_plan_id")
-        return v
-
-    @field_validator("created")
-    @classmethod
-    def _aware(cls, v: dt.datetime | None) -> dt.datetime | None:
-        if v is not None and v.utcoffset() is None:
-            raise DomainError("the plan's creation time needs a time zone", field="created")
         return v
 
     @model_validator(mode="after")

@@ -16,7 +16,7 @@ from odonto_desk.domain.imaging import (
     check_uid,
     projection_for_code,
 )
-from odonto_desk.domain.lab import TRANSITIONS, LabOrder, LabStatus
+from odonto_desk.domain.lab import TRANSITIONS, LabOrder, LabStatus, LabTask
 from odonto_desk.domain.plan import Phase, PlanItem, TreatmentPlan
 
 # --- treatment plans ------------------------------------------------------------------------------
@@ -225,3 +225,17 @@ def test_bad_image_documents_name_the_field(kw, field):
     with pytest.raises(DomainError) as e:
         ImageDocument(**{"patient": "p", "content_type": "image/jpeg", **kw})
     assert e.value.field == field
+
+
+NAIVE = dt.datetime(2025, 3, 3, 9, 0)
+
+
+@pytest.mark.parametrize(("build", "field"), [
+    (lambda: TreatmentPlan(patient="p", title="t", created=NAIVE), "created"),
+    (lambda: LabTask(order="o", status="sent", updated=NAIVE), "updated"),
+    (lambda: ImagingStudyMeta(patient="p", study_uid="1.2.3", modality="IO", started=NAIVE), "started"),
+])
+def test_a_time_without_a_zone_is_refused_naming_the_field(build, field):
+    with pytest.raises(DomainError, match="time zone") as err:
+        build()
+    assert err.value.field == field
