@@ -18,6 +18,7 @@ import hashlib
 import json
 import re
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +97,35 @@ class Gate:
                 raise ApiError(400, "not-found", f"Patient/{pid} is not known here",
                                expression=expression or "subject")
         return check_gpid_header(request, target)
+
+    # --- idempotent POSTs ---------------------------------------------------------------------
+
+    def once(self, request: Request, p: Principal, path: str, raw: bytes, work: Callable[[], Response]) -> Response:
+        """Run ``work`` in one transaction, once per ``Idempotency-Key`` (required): a repeat of the
+        same request gets the first response back and writes nothing; the key with another body is 422."""
+        key = idempotency_key(request, required=True)
+        assert key is not None
+        rhash = request_hash("POST", path, raw)
+        with self.store.transaction() as conn:
+            again = replay(conn, p.client_id, key, rhash)
+            if again is not None:
+                return again
+            response = work()
+            remember(conn, p.client_id, key, rhash, response, self.store.now())
+        return response
+
+
+def json_object(raw: bytes, *, empty: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object, or 400. ``empty``: no body at all means ``{}``."""
+    if empty and not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "structure", f"the body is not valid JSON ({exc})") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "structure", "the body must be a JSON object")
+    return body
 
 
 def header_gpids(request: Request) -> list[str] | None:

@@ -38,7 +38,7 @@ from odonto_desk.fhir.teeth import tooth_codeable, tooth_extensions
 from odonto_desk.fhir.validate import validate
 from odonto_desk.sandbox.auth import Principal
 from odonto_desk.sandbox.fhirstore import FhirStore, Stored
-from odonto_desk.sandbox.gate import Gate, check_gpid_header, idempotency_key, remember, replay, request_hash
+from odonto_desk.sandbox.gate import Gate, check_gpid_header, json_object
 from odonto_desk.sandbox.outcome import ApiError
 
 SCOPE = "odonto/imaging.write"
@@ -140,36 +140,25 @@ class ImagingApi:
 
     def start(self, request: Request, p: Principal, raw: bytes, base: str) -> Response:
         p.require(SCOPE)
-        key = idempotency_key(request, required=True)
-        assert key is not None
-        try:
-            body = json.loads(raw or b"null")
-        except (ValueError, UnicodeDecodeError):
-            raise ApiError(400, "structure", "the body is not JSON") from None
-        if not isinstance(body, dict):
-            raise ApiError(400, "structure", "the body must be a JSON object")
-        meta = self._check_meta(body)
-        rhash = request_hash("POST", "/odonto/v1/imaging/upload", raw)
-        with self.store.transaction() as conn:
-            again = replay(conn, p.client_id, key, rhash)
-            if again is not None:
-                return again
+        meta = self._check_meta(json_object(raw))
+
+        def write() -> Response:
             pid = meta["patient"].split("/", 1)[1]
             gpid = self.gate.gpid_of_patient(pid)
             if gpid is None:
                 raise ApiError(400, "not-found", f"Patient/{pid} is not known here", expression="patient")
             check_gpid_header(request, gpid)
             uid = f"up_{uuid.uuid4().hex}"
-            conn.execute("INSERT INTO imaging_upload (id, client_id, patient, gpid, meta, size, sha256, status, "
-                         "created) VALUES (?,?,?,?,?,?,?,?,?)",
-                         (uid, p.client_id, pid, gpid, json.dumps(meta), meta["size"], meta["sha256"], "open",
-                          self.store.now()))
-            response = JSONResponse({"upload_id": uid, "chunk_size": CHUNK_SIZE, "max_chunk": MAX_CHUNK,
-                                     "received": 0, "size": meta["size"], "status": "open",
-                                     "upload_url": f"{base}/odonto/v1/imaging/upload/{uid}"}, 201,
-                                    headers={"Location": f"{base}/odonto/v1/imaging/upload/{uid}", "Upload-Offset": "0"})
-            remember(conn, p.client_id, key, rhash, response, self.store.now())
-        return response
+            self.store.connection.execute(
+                "INSERT INTO imaging_upload (id, client_id, patient, gpid, meta, size, sha256, status, created) "
+                "VALUES (?,?,?,?,?,?,?,?,?)", (uid, p.client_id, pid, gpid, json.dumps(meta), meta["size"],
+                                               meta["sha256"], "open", self.store.now()))
+            url = f"{base}/odonto/v1/imaging/upload/{uid}"
+            return JSONResponse({"upload_id": uid, "chunk_size": CHUNK_SIZE, "max_chunk": MAX_CHUNK, "received": 0,
+                                 "size": meta["size"], "status": "open", "upload_url": url}, 201,
+                                headers={"Location": url, "Upload-Offset": "0"})
+
+        return self.gate.once(request, p, "/odonto/v1/imaging/upload", raw, write)
 
     @staticmethod
     def _check_meta(body: dict[str, Any]) -> dict[str, Any]:

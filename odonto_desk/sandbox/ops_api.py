@@ -18,7 +18,6 @@ once. Resources carry client ids, so a plan can reference its items before the s
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -30,20 +29,10 @@ from odonto_desk.fhir.validate import validate
 from odonto_desk.sandbox.auth import Principal
 from odonto_desk.sandbox.fhir_api import TYPES, FhirApi, check_id
 from odonto_desk.sandbox.fhirstore import FhirStore, Stored, StoreError, patient_of
-from odonto_desk.sandbox.gate import Gate, idempotency_key, remember, replay, request_hash
+from odonto_desk.sandbox.gate import Gate, json_object
 from odonto_desk.sandbox.outcome import ApiError, fhir_response
 
 Change = tuple[str, Stored, dict[str, Any] | None]
-
-
-def _load(raw: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise ApiError(400, "structure", f"body is not valid JSON ({exc})") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "structure", "body must be a JSON object")
-    return body
 
 
 def _list(body: dict[str, Any], key: str, *, required: bool) -> list[Any]:
@@ -70,20 +59,15 @@ class OpsApi:
 
     def _run(self, request: Request, p: Principal, scope: str, raw: bytes, path: str, work) -> Response:  # type: ignore[no-untyped-def]
         p.require(scope)
-        key = idempotency_key(request, required=True)
-        assert key is not None
-        body = _load(raw)
-        rhash = request_hash("POST", path, raw)
-        changes: list[Change] = []
-        with self.store.transaction() as conn:
-            again = replay(conn, p.client_id, key, rhash)
-            if again is not None:
-                return again
+        body = json_object(raw)
+
+        def write() -> Response:
+            changes: list[Change] = []
             status, payload = work(request, p, body, changes)
-            response = fhir_response(payload, status)
-            remember(conn, p.client_id, key, rhash, response, self.store.now())
             self.fhir.notify(changes, p.client_id)
-        return response
+            return fhir_response(payload, status)
+
+        return self.gate.once(request, p, path, raw, write)
 
     def _check(self, request: Request, p: Principal, resource: Any, rtype: str, where: str) -> dict[str, Any]:
         if not isinstance(resource, dict):

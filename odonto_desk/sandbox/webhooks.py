@@ -42,7 +42,7 @@ from starlette.responses import JSONResponse, Response
 from odonto_desk.fhir import codes
 from odonto_desk.sandbox.auth import Principal
 from odonto_desk.sandbox.fhirstore import FhirStore, Stored, patient_of
-from odonto_desk.sandbox.gate import Gate, idempotency_key, remember, replay, request_hash
+from odonto_desk.sandbox.gate import Gate, json_object
 from odonto_desk.sandbox.outcome import ApiError
 
 PLAN_UPDATED = "odonto.treatment_plan.updated"
@@ -184,23 +184,13 @@ class WebhookHub:
     def _idempotent(self, request: Request, p: Principal, raw: bytes, path: str,
                     work: Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]) -> Response:
         p.require(SCOPE)
-        key = idempotency_key(request, required=True)
-        assert key is not None
-        try:
-            body = json.loads(raw or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            raise ApiError(400, "structure", "the body is not JSON") from None
-        if not isinstance(body, dict):
-            raise ApiError(400, "structure", "the body must be a JSON object")
-        rhash = request_hash("POST", path, raw)
-        with self.store.transaction() as conn:
-            again = replay(conn, p.client_id, key, rhash)
-            if again is not None:
-                return again
+        body = json_object(raw, empty=True)
+
+        def write() -> Response:
             status, payload = work(body)
-            response = JSONResponse(payload, status, headers={"Cache-Control": "no-store"})
-            remember(conn, p.client_id, key, rhash, response, self.store.now())
-        return response
+            return JSONResponse(payload, status, headers={"Cache-Control": "no-store"})
+
+        return self.gate.once(request, p, path, raw, write)
 
     def subscribe(self, request: Request, p: Principal, raw: bytes) -> Response:
         def work(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
