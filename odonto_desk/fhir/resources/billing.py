@@ -41,7 +41,7 @@ from odonto_desk.domain.surfaces import sort_surfaces
 from odonto_desk.fhir import codes
 from odonto_desk.fhir.errors import FhirMappingError
 from odonto_desk.fhir.mapping import Mapper, Resource, register
-from odonto_desk.fhir.resources.people import (
+from odonto_desk.fhir.resources._common import (
     clean,
     code_in,
     construct,

@@ -25,23 +25,10 @@ from odonto_desk.domain.errors import DomainError, from_validation_error
 from odonto_desk.fhir import codes
 from odonto_desk.fhir.errors import FhirMappingError
 from odonto_desk.fhir.mapping import Mapper, Resource, register
+from odonto_desk.fhir.resources._common import ref, ref_id
 from odonto_desk.fhir.teeth import apex_tooth_block, read_tooth_and_surfaces, tooth_codeable
 
 _DENTAL = {"coding": [{"system": codes.DENTAL_CATEGORY, "code": "dental", "display": "Dental"}]}
-
-
-def _ref(kind: str, ident: str | None) -> dict[str, str] | None:
-    return {"reference": f"{kind}/{ident}"} if ident else None
-
-
-def _ref_id(ref: dict[str, Any] | None, kind: str) -> str | None:
-    if not ref or not isinstance(ref.get("reference"), str):
-        return None
-    value = ref["reference"]
-    prefix = f"{kind}/"
-    if value.startswith(prefix):
-        return value[len(prefix):].split("/_history/")[0]
-    return None
 
 
 def _code_codeable(mark: ChartMark) -> dict[str, Any]:
@@ -92,11 +79,11 @@ def _build_condition(mark: ChartMark) -> Resource:
     r["code"] = _code_codeable(mark)
     r["bodySite"] = [tooth_codeable(mark.tooth)]
     if mark.patient:
-        r["subject"] = _ref("Patient", mark.patient)
+        r["subject"] = ref("Patient", mark.patient)
     if mark.date:
         r["onsetDateTime"] = mark.date.isoformat()
     if mark.provider:
-        r["recorder"] = _ref("Practitioner", mark.provider)
+        r["recorder"] = ref("Practitioner", mark.provider)
     if mark.note:
         r["note"] = [{"text": mark.note}]
     return r
@@ -110,11 +97,11 @@ def _build_procedure(mark: ChartMark) -> Resource:
     r["category"] = _DENTAL
     r["code"] = _code_codeable(mark)
     if mark.patient:
-        r["subject"] = _ref("Patient", mark.patient)
+        r["subject"] = ref("Patient", mark.patient)
     if mark.date:
         r["performedDateTime"] = mark.date.isoformat()
     if mark.provider:
-        r["performer"] = [{"actor": _ref("Practitioner", mark.provider)}]
+        r["performer"] = [{"actor": ref("Practitioner", mark.provider)}]
     r["bodySite"] = [tooth_codeable(mark.tooth)]
     if mark.note:
         r["note"] = [{"text": mark.note}]
@@ -140,11 +127,11 @@ def _build_service_request(mark: ChartMark) -> Resource:
     if mark.material:
         r["orderDetail"] = [_material_codeable(mark.material)]
     if mark.patient:
-        r["subject"] = _ref("Patient", mark.patient)
+        r["subject"] = ref("Patient", mark.patient)
     if mark.date:
         r["occurrenceDateTime"] = mark.date.isoformat()
     if mark.provider:
-        r["requester"] = _ref("Practitioner", mark.provider)
+        r["requester"] = ref("Practitioner", mark.provider)
     r["bodySite"] = [tooth_codeable(mark.tooth)]
     if mark.note:
         r["note"] = [{"text": mark.note}]
@@ -214,13 +201,13 @@ def read_mark(r: Resource) -> ChartMark:
         raise FhirMappingError("a chart mark needs a tooth (tooth-number extension or bodySite)",
                                path=f"{rtype}.bodySite")
     kind, cdt, material = _kind_code_material(r, rtype)
-    patient = _ref_id(r.get("subject"), "Patient")
+    patient = ref_id(r.get("subject"), "Patient", "subject", strict=False)
     notes = [n.get("text", "") for n in r.get("note") or []]
     note = "\n".join(notes)
     if rtype == "Condition":
         status = MarkStatus.CONDITION
         date = _date(r.get("onsetDateTime"), "Condition.onsetDateTime")
-        provider = _ref_id(r.get("recorder"), "Practitioner")
+        provider = ref_id(r.get("recorder"), "Practitioner", "recorder", strict=False)
     elif rtype == "Procedure":
         if r.get("status") not in ("completed", "in-progress"):
             raise FhirMappingError(f"a procedure with status {r.get('status')!r} is not on the chart",
@@ -235,11 +222,11 @@ def read_mark(r: Resource) -> ChartMark:
                                            path=f"Procedure.extension[{i}]") from None
         date = _date(r.get("performedDateTime"), "Procedure.performedDateTime")
         performers = r.get("performer") or [{}]
-        provider = _ref_id(performers[0].get("actor"), "Practitioner")
+        provider = ref_id(performers[0].get("actor"), "Practitioner", "performer[0].actor", strict=False)
     else:
         status = MarkStatus.REFERRED if r.get("intent") == "order" else MarkStatus.TREATMENT_PLANNED
         date = _date(r.get("occurrenceDateTime"), "ServiceRequest.occurrenceDateTime")
-        provider = _ref_id(r.get("requester"), "Practitioner")
+        provider = ref_id(r.get("requester"), "Practitioner", "requester", strict=False)
     try:
         return ChartMark(id=r.get("id") or ChartMark.model_fields["id"].default_factory(),  # type: ignore[misc]
                          patient=patient, tooth=tooth, kind=kind, status=status, surfaces=surfaces,

@@ -38,7 +38,7 @@ from odonto_desk.domain.teeth import Tooth
 from odonto_desk.fhir import codes
 from odonto_desk.fhir.errors import FhirMappingError
 from odonto_desk.fhir.mapping import Mapper, Resource, register
-from odonto_desk.fhir.resources.people import clean, code_in, construct, enum_of, parse_datetime, ref, ref_id
+from odonto_desk.fhir.resources._common import clean, code_in, construct, enum_of, parse_datetime, ref, ref_id
 from odonto_desk.fhir.teeth import (
     read_tooth_extensions,
     tooth_extensions,

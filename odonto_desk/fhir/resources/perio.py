@@ -58,7 +58,7 @@ from odonto_desk.domain.teeth import PERMANENT_TEETH, Tooth
 from odonto_desk.fhir import codes
 from odonto_desk.fhir.errors import FhirMappingError
 from odonto_desk.fhir.mapping import Mapper, Resource, register
-from odonto_desk.fhir.resources.people import clean, code_in, construct, enum_of, ref, ref_id
+from odonto_desk.fhir.resources._common import clean, code_in, construct, enum_of, ref, ref_id
 from odonto_desk.fhir.teeth import apex_tooth_block, read_tooth_and_surfaces, tooth_codeable
 
 # URIs this module adds (see fhir/codes.py for the rest).

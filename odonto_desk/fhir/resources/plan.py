@@ -31,7 +31,7 @@ from odonto_desk.domain.plan import ItemStatus, Phase, PlanItem, PlanStatus, Pri
 from odonto_desk.fhir import codes
 from odonto_desk.fhir.errors import FhirMappingError
 from odonto_desk.fhir.mapping import Mapper, Resource, register
-from odonto_desk.fhir.resources.people import clean, code_in, construct, enum_of, parse_datetime, ref, ref_id
+from odonto_desk.fhir.resources._common import clean, code_in, construct, enum_of, parse_datetime, ref, ref_id
 from odonto_desk.fhir.teeth import read_surfaces, read_tooth_extensions, tooth_extensions
 
 # URIs this module adds (see fhir/codes.py for the rest).
