@@ -46,7 +46,7 @@ from pydantic import (
     model_validator,
 )
 
-from odonto_desk.domain.errors import DomainError, InvalidMeasurement, InvalidTooth
+from odonto_desk.domain.errors import DomainError, InvalidMeasurement, InvalidTooth, from_validation_error
 from odonto_desk.domain.perio import Site, check_gm, check_pd
 from odonto_desk.domain.teeth import Tooth, ToothType
 
@@ -302,27 +302,7 @@ class PerioCase(_Model):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise _domain_error(exc) from None
-
-
-def _domain_error(exc: ValidationError) -> DomainError:
-    """The first pydantic error as a DomainError whose field is the full path (``sites[3].pd``).
-
-    Our validators raise DomainError subclasses, which pydantic keeps in the error context; they
-    come back with their class and message, and the path replaces their bare field name.
-    """
-    first = exc.errors()[0]
-    parts: list[str] = []
-    for p in first.get("loc", ()):
-        if p == "[key]":
-            continue
-        parts.append(f"[{p}]" if isinstance(p, int) else ("." if parts else "") + str(p))
-    path = "".join(parts)
-    original = (first.get("ctx") or {}).get("error")
-    if isinstance(original, DomainError):
-        return type(original)(original.message, field=path or original.field)
-    message = str(first.get("msg", exc)).removeprefix("Value error, ")
-    return DomainError(message, field=path or None)
+            raise from_validation_error(exc, append_field=False) from None
 
 
 # --- the result (output) ---------------------------------------------------------------------

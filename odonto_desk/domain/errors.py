@@ -6,6 +6,9 @@ control the user typed into and the API can report it as an OperationOutcome exp
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 
 class DomainError(ValueError):
     """A value the clinical rules refuse. ``field`` names the offending input."""
@@ -35,21 +38,36 @@ class InvalidMeasurement(DomainError):
     """A perio value outside its valid range, or on a site or tooth that cannot take it."""
 
 
-def from_validation_error(exc: Exception) -> DomainError:
-    """Turn a pydantic ``ValidationError`` into a :class:`DomainError` naming the field.
+def field_path(parts: Iterable[Any]) -> str:
+    """``("sites", 3, "pd")`` → ``"sites[3].pd"``: the path the UI and the API name a field by."""
+    out = ""
+    for p in parts:
+        if p == "[key]":
+            continue
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def from_validation_error(exc: Exception, *, kind: type[DomainError] | None = None,
+                          append_field: bool = True) -> DomainError:
+    """Turn a pydantic ``ValidationError`` into a :class:`DomainError` whose field is the full path.
 
     Our own validators raise DomainError subclasses inside pydantic, which keeps them in the
-    error's context; those come back as they were. Other errors name the field by its location.
+    error's context; they come back with their class and message, their field appended to the
+    location (a model validator on ``items[0]`` naming ``surfaces`` gives ``items[0].surfaces``).
+    Other errors become ``kind`` (DomainError by default) at their location. ``append_field=False``
+    is for models whose value validators name a generic field (``tooth`` for any tooth key): there
+    the location alone is the path (``rbl_percent.52``).
     """
     errors = getattr(exc, "errors", None)
-    if not callable(errors):
-        return DomainError(str(exc))
-    first = errors()[0] if errors() else None
+    first = errors()[0] if callable(errors) and errors() else None
     if first is None:
-        return DomainError(str(exc))
+        return (kind or DomainError)(str(exc))
+    parts = [p for p in first.get("loc", ()) if p != "[key]"]
     original = (first.get("ctx") or {}).get("error")
     if isinstance(original, DomainError):
-        return original
-    loc = ".".join(str(p) for p in first.get("loc", ()))
-    msg = str(first.get("msg", exc)).removeprefix("Value error, ")
-    return DomainError(msg, field=loc or None)
+        if append_field and original.field and (not parts or parts[-1] != original.field):
+            parts.append(original.field)
+        return type(original)(original.message, field=field_path(parts) or original.field)
+    message = str(first.get("msg", exc)).removeprefix("Value error, ")
+    return (kind or DomainError)(message, field=field_path(parts) or None)

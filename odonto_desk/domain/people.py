@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from odonto_desk.domain.errors import DomainError
+from odonto_desk.domain.errors import DomainError, from_validation_error
 
 GPID_RE = re.compile(r"^APX-[A-Z0-9]{8}$")
 _NPI_RE = re.compile(r"^\d{10}$")
@@ -42,31 +42,6 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def domain_error(exc: ValidationError) -> DomainError:
-    """The first pydantic error as a :class:`DomainError` whose field is the full input path.
-
-    Our validators raise DomainError subclasses, which pydantic keeps in the error context; they
-    come back with their own class and message. A validator on a whole model names the field
-    itself (``surfaces``), so its name is appended to the model's location (``items[0]``).
-    """
-    first = exc.errors()[0]
-    parts = [p for p in first.get("loc", ()) if p != "[key]"]
-    original = (first.get("ctx") or {}).get("error")
-    if isinstance(original, DomainError):
-        if original.field and (not parts or parts[-1] != original.field):
-            parts.append(original.field)
-        return type(original)(original.message, field=_path(parts) or None)
-    message = str(first.get("msg", exc)).removeprefix("Value error, ")
-    return DomainError(message, field=_path(parts) or None)
-
-
-def _path(parts: list[Any]) -> str:
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
-
-
 class DomainModel(BaseModel):
     """Frozen, closed pydantic model whose constructor raises :class:`DomainError`."""
 
@@ -76,7 +51,7 @@ class DomainModel(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            raise domain_error(exc) from None
+            raise from_validation_error(exc) from None
 
 
 def _zoned(value: dt.datetime) -> dt.datetime:

@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from odonto_desk.domain.errors import DomainError, InvalidMeasurement
+from odonto_desk.domain.errors import DomainError, InvalidMeasurement, from_validation_error
 from odonto_desk.domain.surfaces import Surface, facial_letter
 from odonto_desk.domain.teeth import PERMANENT_TEETH, Arch, Tooth, ToothType
 
@@ -611,7 +611,7 @@ class PerioExam:
         try:
             rec = PerioExamRecord.model_validate(data)
         except ValidationError as exc:
-            raise domain_error_from(exc) from None
+            raise from_validation_error(exc, kind=InvalidMeasurement) from None
         return cls.from_record(rec)
 
     def __eq__(self, other: object) -> bool:
@@ -668,20 +668,6 @@ class _at:
     def __exit__(self, tp: Any, exc: BaseException | None, tb: Any) -> None:
         if isinstance(exc, DomainError):
             exc.field = f"{self.path}.{exc.field}" if exc.field else self.path
-
-
-def domain_error_from(exc: ValidationError) -> InvalidMeasurement:
-    """A pydantic error as :class:`InvalidMeasurement` whose field is the full path (``sites[2].pd``).
-
-    Records only check shapes (types, enum names); the clinical rules run afterwards in the
-    setters, which name their own fields.
-    """
-    first = exc.errors()[0]
-    parts: list[str] = []
-    for p in first.get("loc", ()):
-        parts.append(f"[{p}]" if isinstance(p, int) else ("." if parts else "") + str(p))
-    msg = str(first.get("msg", exc)).removeprefix("Value error, ")
-    return InvalidMeasurement(msg, field="".join(parts) or None)
 
 
 # --- snapshot records (pydantic) ---------------------------------------------------------
