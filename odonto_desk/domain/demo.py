@@ -216,9 +216,10 @@ def demo_practice() -> DemoPractice:
         for p, g in zip(demo_patients(), (Gender.FEMALE, Gender.FEMALE, Gender.MALE), strict=True))
     visits: list[Encounter] = []
     for p in demo_patients():
-        days = sorted({m.date for m in p.marks if m.date} | {e.date for e in demo_perio_exams(p.id) if e.date})
+        perio_days = {e.date for e in demo_perio_exams(p.id) if e.date}
+        days = sorted({m.date for m in p.marks if m.date} | perio_days)
         for n, day in enumerate(days, start=1):
-            hygiene = any(e.date == day for e in demo_perio_exams(p.id))
+            hygiene = day in perio_days
             visits.append(_visit(p.id, n, day, VisitKind.HYGIENE if hygiene else VisitKind.TREATMENT,
                                  HYGIENIST_ID if hygiene else DENTIST_ID))
     rivera = "demo-rivera"
