@@ -398,15 +398,6 @@ class FhirStore:
             c.execute("DELETE FROM identifier WHERE type=? AND id=?", (rtype, rid))
             return int(n)
 
-    def current_for_patient(self, patient: str, types: tuple[str, ...]) -> list[Stored]:
-        """Every live resource of these types that belongs to ``patient``, in one query."""
-        marks = ",".join("?" * len(types))
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT type, id, version, last_updated, json FROM current WHERE patient=? AND deleted=0 "
-                f"AND type IN ({marks}) ORDER BY type, id", (patient, *types)).fetchall()
-        return [Stored(t, i, v, lu, False, json.loads(j)) for t, i, v, lu, j in rows]
-
     def patient_resources(self, patient: str) -> list[tuple[str, str]]:
         with self._lock:
             return [(t, i) for t, i in self._conn.execute(
