@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from odonto_desk.sandbox.admin_api import register_admin_routes
 from odonto_desk.sandbox.audit import AuditTrail
 from odonto_desk.sandbox.auth import Auth, basic_credentials
 from odonto_desk.sandbox.chart_api import ChartApi
@@ -369,6 +370,7 @@ def create_server(config: ServerConfig) -> Server:
         p = await enter(request)
         return await run_in_threadpool(fhir.vread, p, rtype, rid, vid, _base(request))
 
+    register_admin_routes(app, gate, audit)
     return server
 
 
