@@ -1,20 +1,79 @@
-"""Start the desktop app. Qt is imported here and in ``ui/`` only."""
+"""Start the desktop app: the composition root. Qt is imported here and in ``ui/`` only.
+
+Order matters for a fast start: the window opens on the cached chart at once; the embedded
+reference server (when no server is configured) starts in the background and sync begins when it
+answers. ``ODONTO_DESK_DATA`` overrides the data folder (tests, benchmarks, a portable install).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+
+def data_dir() -> Path:
+    override = os.environ.get("ODONTO_DESK_DATA")
+    if override:
+        return Path(override)
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("odonto-desk", "Odonto Desk"))
+
+
+def cache_file(folder: Path, server_url: str) -> Path:
+    """One cache per server: the embedded server's, or one named by the server's URL."""
+    if not server_url:
+        return folder / "cache-embedded.sqlite"
+    return folder / f"cache-{hashlib.sha256(server_url.encode()).hexdigest()[:12]}.sqlite"
 
 
 def run(argv: Sequence[str] | None = None) -> int:
+    from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
-
-    from odonto_desk.ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
     app.setApplicationName("Odonto Desk")
     app.setOrganizationName("Odonto Desk")
     app.setApplicationDisplayName("Odonto Desk")
-    window = MainWindow()
+
+    from odonto_desk.services.session import Role, Server, Session, User
+    from odonto_desk.ui.settings import Settings
+
+    folder = data_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = Settings(QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat))
+    name, role, url = settings.get("persist/user"), settings.get("persist/role"), settings.get("setting/server_url")
+    if not (name and role):
+        from odonto_desk.ui.sign_in import SignInDialog
+
+        dialog = SignInDialog(user=name, role=role, server_url=url)
+        if not dialog.exec():
+            return 0
+        name, role, url = dialog.user.text().strip(), dialog.chosen_role().value, dialog.server_url()
+        settings.set("persist/user", name)
+        settings.set("persist/role", role)
+        settings.set("setting/server_url", url)
+
+    embedded = None
+    if url:
+        server = Server(base_url=url)
+    else:
+        from odonto_desk.services.embedded import EmbeddedServer
+
+        embedded = EmbeddedServer(folder)
+        server = embedded.server
+    session = Session(User(name, Role(role)), server, cache_file(folder, url))
+
+    from odonto_desk.ui.main_window import MainWindow
+
+    window = MainWindow(session, settings)
     window.show()
-    return int(app.exec())
+    window.start_sync(embedded)
+    code = int(app.exec())
+    session.close()
+    if embedded is not None:
+        embedded.stop()
+    return code

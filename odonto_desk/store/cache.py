@@ -222,6 +222,12 @@ class Cache:
         rows = self.db.conn.execute(sql + " AND deleted = 0", params).fetchall()
         return [json.loads(text) for (text,) in rows]
 
+    def of_type(self, rtype: str) -> list[Json]:
+        """Every live resource of one type (e.g. the patient list for the finder)."""
+        rows = self.db.conn.execute("SELECT coalesce(local, raw) FROM resource WHERE type = ? AND deleted = 0",
+                                    (rtype,)).fetchall()
+        return [json.loads(text) for (text,) in rows if text is not None]
+
     # --- local writes: resource + outbox + audit in one transaction -----------------------------
 
     def create(self, resource: Json, user: str, role: str, gpid: str | None = None) -> Json:

@@ -1,177 +1,429 @@
-"""The main window: patient finder on the left, the open patient's header and tabs on the right.
+"""The main window: patient finder, patient header, the tabs, status bar and conflicts panel.
 
-For now it shows the demo patients and the demo code list (the app shell and odontogram come
-with their own issue). Reads go through ``services``; no widget touches storage or the network.
+It is given a signed-in :class:`Session`, the settings and a task runner; every read and write goes
+through services run as ops (``ui/ops``). Nothing here touches SQLite or the network.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QActionGroup, QColor, QKeySequence
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
+from PySide6.QtGui import QActionGroup, QCloseEvent, QPageLayout, QPageSize, QPainter, QUndoStack
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QHeaderView,
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QProgressBar,
+    QPushButton,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
+    QStackedWidget,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from odonto_desk.domain.cdt import Catalog, demo_catalog
 from odonto_desk.domain.teeth import NumberingSystem
-from odonto_desk.services.demo import DemoService
-from odonto_desk.ui.palette import STATUS_COLOURS
+from odonto_desk.services.chart import ChartService, ChartView
+from odonto_desk.services.patients import PatientRow, PatientService
+from odonto_desk.services.session import Session
+from odonto_desk.services.sync import ConflictRow, SyncBadge, SyncService
+from odonto_desk.ui.actions import ActionId, create_actions
+from odonto_desk.ui.chart.tab import ChartTab
+from odonto_desk.ui.ops import patient as patient_ops
+from odonto_desk.ui.ops import sync as sync_ops
+from odonto_desk.ui.settings import Settings
+from odonto_desk.ui.tasks import TaskManager
 
-
-def _table(headers: list[str], name: str) -> QTableWidget:
-    t = QTableWidget(0, len(headers))
-    t.setHorizontalHeaderLabels(headers)
-    t.setAccessibleName(name)
-    t.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    t.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    t.verticalHeader().setVisible(False)
-    t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    t.horizontalHeader().setStretchLastSection(True)
-    t.setAlternatingRowColors(True)
-    return t
+PROBE_MS = 10_000
+LATER_TABS = (("&Perio", "perio"), ("P&lan", "treatment plans"), ("L&edger", "the ledger and claims"),
+              ("La&b", "lab orders"), ("&Imaging", "radiographs and CBCT"))
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, service: DemoService | None = None) -> None:
+    def __init__(self, session: Session, settings: Settings, *, tasks: TaskManager | None = None,
+                 catalog: Catalog | None = None, sync: bool = True) -> None:
         super().__init__()
-        self._service = service or DemoService()
-        self._numbering = NumberingSystem.UNIVERSAL
-        self._patient_id: str | None = None
-        self.setWindowTitle("Odonto Desk")
-        self.resize(1100, 680)
+        self.session = session
+        self.settings = settings
+        self.tasks = tasks or TaskManager(self)
+        self.patients_service = PatientService(session)
+        self.chart_service = ChartService(session)
+        self.sync_service = SyncService(session)
+        self.undo_stack = QUndoStack(self)
+        self.numbering = NumberingSystem(settings.get("setting/numbering"))
+        self.patient: PatientRow | None = None
+        self.setWindowTitle(f"Odonto Desk — {session.user.name} ({session.user.role.label})")
+        self.setAccessibleName("Odonto Desk")
+        self.resize(1360, 820)
 
-        self.patients = QListWidget()
-        self.patients.setAccessibleName("Patients")
+        # finder
         self.finder = QLineEdit()
         self.finder.setPlaceholderText("Find patient: name, GPID or date of birth")
         self.finder.setAccessibleName("Find patient")
         self.finder.setClearButtonEnabled(True)
+        self.patients = QListWidget()
+        self.patients.setAccessibleName("Patients")
         left = QWidget()
-        lay = QVBoxLayout(left)
-        lay.addWidget(self.finder)
-        lay.addWidget(self.patients)
+        ll = QVBoxLayout(left)
+        ll.addWidget(self.finder)
+        ll.addWidget(self.patients)
 
-        self.header = QLabel()
+        # header and tabs
+        self.header = QLabel("<i>No patient open</i>")
         self.header.setAccessibleName("Patient header")
         self.header.setTextFormat(Qt.TextFormat.RichText)
         self.header.setMargin(6)
-        self.chart = _table(["Tooth", "Surfaces", "What", "Code", "Status", "Date", "Note"], "Chart marks")
-        self.code_filter = QLineEdit()
-        self.code_filter.setPlaceholderText("Search codes: number, abbreviation or label")
-        self.code_filter.setAccessibleName("Search procedure codes")
-        self.codes = _table(["Code", "Abbr.", "Label", "Category", "Fee"], "Procedure codes")
-        codes_page = QWidget()
-        cl = QVBoxLayout(codes_page)
-        cl.addWidget(self.code_filter)
-        cl.addWidget(self.codes)
+        self.chart_tab = ChartTab(self.chart_service, self.tasks, self.undo_stack, catalog or demo_catalog())
+        self.chart_tab.set_numbering(self.numbering)
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Patient tabs")
-        self.tabs.addTab(self.chart, "&Chart")
-        self.tabs.addTab(codes_page, "C&odes")
+        self.tabs.addTab(self.chart_tab, "&Chart")
+        for title, what in LATER_TABS:
+            page = QLabel(f"The {title.replace('&', '')} screen ({what}) is not built yet; its data already "
+                          "syncs with the server.")
+            page.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            page.setAccessibleName(title.replace("&", ""))
+            self.tabs.addTab(page, title)
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.addWidget(self.header)
-        rl.addWidget(self.tabs)
-
+        rl.addWidget(self.tabs, 1)
         split = QSplitter()
         split.addWidget(left)
         split.addWidget(right)
-        split.setStretchFactor(1, 3)
-        self.setCentralWidget(split)
-        self._build_menus()
-        self.statusBar().showMessage("Demo data — no server configured")
+        split.setStretchFactor(1, 4)
+        split.setSizes([260, 1100])
 
-        self.finder.textChanged.connect(self._fill_patients)
-        self.patients.currentItemChanged.connect(self._on_patient_changed)
-        self.code_filter.textChanged.connect(self._fill_codes)
-        self._fill_patients("")
-        self._fill_codes("")
-        if self.patients.count():
-            self.patients.setCurrentRow(0)
+        # lock screen
+        self.lock_page = QWidget()
+        lock_layout = QVBoxLayout(self.lock_page)
+        self.lock_label = QLabel()
+        self.lock_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.unlock_button = QPushButton("Unlock")
+        self.unlock_button.setAccessibleName("Unlock")
+        lock_layout.addStretch()
+        lock_layout.addWidget(self.lock_label)
+        lock_layout.addWidget(self.unlock_button, 0, Qt.AlignmentFlag.AlignCenter)
+        lock_layout.addStretch()
+        self.pages = QStackedWidget()
+        self.pages.addWidget(split)
+        self.pages.addWidget(self.lock_page)
+        self.setCentralWidget(self.pages)
+
+        # conflicts
+        self.conflicts_dock = QDockWidget("Conflicts", self)
+        self.conflicts_dock.setObjectName("conflicts")
+        self.conflict_list = QListWidget()
+        self.conflict_list.setAccessibleName("Conflicts")
+        keep_mine = QPushButton("Keep &mine")
+        take_theirs = QPushButton("Take &theirs")
+        dock_body = QWidget()
+        dl = QVBoxLayout(dock_body)
+        dl.addWidget(QLabel("These edits were changed on the server meanwhile. Nothing was overwritten: "
+                            "choose which version stands."))
+        dl.addWidget(self.conflict_list)
+        row = QHBoxLayout()
+        row.addWidget(keep_mine)
+        row.addWidget(take_theirs)
+        dl.addLayout(row)
+        self.conflicts_dock.setWidget(dock_body)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.conflicts_dock)
+        self.conflicts_dock.hide()
+        keep_mine.clicked.connect(lambda: self._resolve("mine"))
+        take_theirs.clicked.connect(lambda: self._resolve("theirs"))
+
+        # status bar
+        self.sync_label = QLabel("Starting…")
+        self.sync_label.setAccessibleName("Sync status")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.progress.setMaximumWidth(90)
+        self.progress.setAccessibleName("Working")
+        self.progress.hide()
+        self.statusBar().addPermanentWidget(self.progress)
+        self.statusBar().addPermanentWidget(self.sync_label)
+        self.tasks.busy_changed.connect(lambda n: self.progress.setVisible(n > 0))
+
+        self.actions_by_id = create_actions(self)
+        self._build_menus()
+        self._connect()
+
+        self._probe_timer = QTimer(self)
+        self._probe_timer.setInterval(PROBE_MS)
+        self._probe_timer.timeout.connect(self.probe)
+        self._idle = QTimer(self)
+        self._idle.setSingleShot(True)
+        self._idle.timeout.connect(self.lock)
+        self._reset_idle()
+        QApplication.instance().installEventFilter(self)  # type: ignore[union-attr]
+        self._sync_enabled = sync
+        if sync:
+            self._probe_timer.start()
+        self.refresh_patients()
+
+    # --- building ----------------------------------------------------------------------------
 
     def _build_menus(self) -> None:
+        a = self.actions_by_id
         file_menu = self.menuBar().addMenu("&File")
-        quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.setStatusTip("Close Odonto Desk")
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
+        for aid in (ActionId.FIND_PATIENT, ActionId.PRINT_CHART, ActionId.EXPORT_CHART, None, ActionId.SYNC_NOW,
+                    ActionId.CONFLICTS, None, ActionId.LOCK, ActionId.SIGN_OUT, ActionId.QUIT):
+            if aid is None:
+                file_menu.addSeparator()
+            else:
+                file_menu.addAction(a[aid])
+        edit = self.menuBar().addMenu("&Edit")
+        edit.addAction(a[ActionId.UNDO])
+        edit.addAction(a[ActionId.REDO])
+        edit.addSeparator()
+        edit.addAction(a[ActionId.FOCUS_COMMAND])
+        edit.addAction(a[ActionId.FOCUS_CHART])
         view = self.menuBar().addMenu("&View")
         numbering = view.addMenu("Tooth &numbering")
         group = QActionGroup(self)
+        self.numbering_actions = {}
         for system in NumberingSystem:
-            a = QAction(system.label, self, checkable=True)
-            a.setChecked(system is self._numbering)
-            a.setData(system.value)
-            a.triggered.connect(lambda _=False, s=system: self.set_numbering(s))
-            group.addAction(a)
-            numbering.addAction(a)
-        find = QAction("&Find patient", self)
-        find.setShortcut(QKeySequence.StandardKey.Find)
-        find.triggered.connect(self.finder.setFocus)
-        self.addAction(find)
+            act = numbering.addAction(system.label)
+            act.setCheckable(True)
+            act.setChecked(system is self.numbering)
+            act.triggered.connect(lambda _=False, s=system: self.set_numbering(s))
+            group.addAction(act)
+            self.numbering_actions[system] = act
+        view.addAction(self.conflicts_dock.toggleViewAction())
 
-    def set_numbering(self, system: NumberingSystem) -> None:
-        self._numbering = system
-        self._fill_chart()
+    def _connect(self) -> None:
+        a = self.actions_by_id
+        a[ActionId.FIND_PATIENT].triggered.connect(lambda: (self.finder.setFocus(), self.finder.selectAll()))
+        a[ActionId.UNDO].triggered.connect(self.undo_stack.undo)
+        a[ActionId.REDO].triggered.connect(self.undo_stack.redo)
+        self.undo_stack.canUndoChanged.connect(a[ActionId.UNDO].setEnabled)
+        self.undo_stack.canRedoChanged.connect(a[ActionId.REDO].setEnabled)
+        self.undo_stack.undoTextChanged.connect(lambda t: a[ActionId.UNDO].setText(f"&Undo {t}".strip()))
+        self.undo_stack.redoTextChanged.connect(lambda t: a[ActionId.REDO].setText(f"&Redo {t}".strip()))
+        a[ActionId.UNDO].setEnabled(False)
+        a[ActionId.REDO].setEnabled(False)
+        a[ActionId.SYNC_NOW].triggered.connect(self.sync_now)
+        a[ActionId.PRINT_CHART].triggered.connect(self.print_chart)
+        a[ActionId.EXPORT_CHART].triggered.connect(self.export_chart_dialog)
+        a[ActionId.CONFLICTS].triggered.connect(self.show_conflicts)
+        a[ActionId.LOCK].triggered.connect(self.lock)
+        a[ActionId.QUIT].triggered.connect(self.close)
+        a[ActionId.FOCUS_COMMAND].triggered.connect(lambda: self.chart_tab.command.edit.setFocus())
+        a[ActionId.FOCUS_CHART].triggered.connect(lambda: self.chart_tab.odontogram.setFocus())
+        self.unlock_button.clicked.connect(self.unlock)
+        self.finder.textChanged.connect(self.refresh_patients)
+        self.patients.currentItemChanged.connect(self._on_patient_item)
+        self.chart_tab.chart_changed.connect(self._on_chart_changed)
 
-    def _fill_patients(self, text: str) -> None:
-        needle = text.strip().lower()
+    # --- patients ------------------------------------------------------------------------------
+
+    def refresh_patients(self, text: str | None = None) -> None:
+        wanted = self.finder.text() if text is None else text
+        patient_ops.find(parent=self, service=self.patients_service, text=wanted).success(
+            lambda rows: self._fill_patients(rows) if self.finder.text() == wanted else None).run(self.tasks)
+
+    def _fill_patients(self, rows: list[PatientRow]) -> None:
+        current = self.patient.id if self.patient else self.settings.get("persist/last_patient")
+        self.patients.blockSignals(True)
         self.patients.clear()
-        for p in self._service.patients():
-            hay = f"{p.name} {p.gpid} {p.birth_date}".lower()
-            if needle and needle not in hay:
-                continue
-            item = QListWidgetItem(f"{p.name}\n{p.gpid} · born {p.birth_date}")
-            item.setData(Qt.ItemDataRole.UserRole, p.id)
+        select = None
+        for p in rows:
+            item = QListWidgetItem(f"{p.listed}\n{p.gpid} · born {p.birth_date or '?'}")
+            item.setData(Qt.ItemDataRole.UserRole, p)
+            item.setData(Qt.ItemDataRole.AccessibleTextRole, f"{p.name}, {p.gpid}, born {p.birth_date}")
             self.patients.addItem(item)
+            if p.id == current:
+                select = item
+        self.patients.blockSignals(False)
+        if select is not None and (self.patient is None or self.patient.id != current):
+            self.patients.setCurrentItem(select)
+        elif select is not None:
+            self.patients.blockSignals(True)
+            self.patients.setCurrentItem(select)
+            self.patients.blockSignals(False)
 
-    def _on_patient_changed(self, item: QListWidgetItem | None) -> None:
-        self._patient_id = item.data(Qt.ItemDataRole.UserRole) if item else None
-        self._fill_header()
-        self._fill_chart()
+    def _on_patient_item(self, item: QListWidgetItem | None) -> None:
+        self.open_patient(item.data(Qt.ItemDataRole.UserRole) if item else None)
 
-    def _fill_header(self) -> None:
-        row = next((p for p in self._service.patients() if p.id == self._patient_id), None)
+    def open_patient(self, row: PatientRow | None) -> None:
+        self.patient = row
+        self.undo_stack.clear()
         if row is None:
             self.header.setText("<i>No patient open</i>")
+            self.chart_tab.open_patient(None)
             return
-        alerts = "".join(f" <span style='color:#B00020'>⚠ {a}</span>" for a in row.alerts)
-        self.header.setText(f"<b style='font-size:14pt'>{row.name}</b> &nbsp; {row.age} y · born "
-                            f"{row.birth_date} · {row.gpid}{alerts}")
+        self.settings.set("persist/last_patient", row.id)
+        self._header(row, None)
+        self.chart_tab.open_patient(row.id)
 
-    def _fill_chart(self) -> None:
-        self.chart.setRowCount(0)
-        if self._patient_id is None:
+    def _on_chart_changed(self, view: ChartView) -> None:
+        self._header(view.patient, view)
+
+    def _header(self, row: PatientRow, view: ChartView | None) -> None:
+        age = f"{row.age} y · " if row.age is not None else ""
+        alerts = []
+        if view is not None:
+            planned = sum(1 for m in view.marks if m.status.value == "tp")
+            if planned:
+                alerts.append(f"{planned} planned")
+            if view.unreadable:
+                alerts.append(f"⚠ {len(view.unreadable)} record(s) could not be read")
+        extra = "".join(f" &nbsp;<span style='color:#8A4B00'>{a}</span>" for a in alerts)
+        self.header.setText(f"<b style='font-size:14pt'>{row.name}</b> &nbsp; {age}born {row.birth_date} · "
+                            f"{row.gpid} · {row.gender}{extra}")
+
+    # --- settings ------------------------------------------------------------------------------
+
+    def set_numbering(self, system: NumberingSystem) -> None:
+        self.numbering = system
+        self.settings.set("setting/numbering", system.value)
+        self.numbering_actions[system].setChecked(True)
+        self.chart_tab.set_numbering(system)
+
+    # --- sync ----------------------------------------------------------------------------------
+
+    def start_sync(self, embedded: object | None = None) -> None:
+        """Start the embedded server if there is one, then sync in the background (never blocks)."""
+
+        def start() -> None:
+            if embedded is not None:
+                embedded.start()  # type: ignore[attr-defined]
+                if not embedded.wait_ready():  # type: ignore[attr-defined]
+                    raise RuntimeError("the embedded reference server did not start; see "
+                                       f"{embedded.log_path}")  # type: ignore[attr-defined]
+            self.sync_service.start()
+
+        self.sync_label.setText("Starting the embedded server…" if embedded is not None else "Connecting…")
+        sync_ops.background(parent=self, fn=start).success(lambda _: self.sync_now()).failure(
+            lambda exc: self.sync_label.setText(f"Offline: {exc}")).run(self.tasks)
+
+    def probe(self) -> None:
+        sync_ops.probe(parent=self, service=self.sync_service).success(self._show_badge).failure(
+            lambda exc: self.sync_label.setText(f"Sync unavailable: {exc}")).run(self.tasks)
+
+    def sync_now(self) -> None:
+        self.sync_label.setText("Syncing…")
+        sync_ops.sync_now(parent=self, service=self.sync_service).success(self._after_sync).failure(
+            lambda exc: self.sync_label.setText(f"Sync failed: {exc}")).run(self.tasks)
+
+    def _after_sync(self, badge: SyncBadge) -> None:
+        self._show_badge(badge)
+        self.refresh_patients()
+        self.chart_tab.reload()
+
+    def _show_badge(self, badge: SyncBadge) -> None:
+        self.sync_label.setText(badge.text)
+        tip = badge.last_error or "No recent errors"
+        self.sync_label.setToolTip(tip)
+        if badge.conflicts and not self.conflicts_dock.isVisible():
+            self.show_conflicts()
+
+    def show_conflicts(self) -> None:
+        self.conflicts_dock.show()
+        sync_ops.conflicts(parent=self, service=self.sync_service).success(self._fill_conflicts).run(self.tasks)
+
+    def _fill_conflicts(self, rows: list[ConflictRow]) -> None:
+        self.conflict_list.clear()
+        for c in rows:
+            item = QListWidgetItem(f"{c.what} (server version {c.server_version or '—'})\nmine: {c.mine[:120]}\n"
+                                   f"theirs: {c.theirs[:120]}")
+            item.setData(Qt.ItemDataRole.UserRole, c.id)
+            self.conflict_list.addItem(item)
+        if not rows:
+            self.conflict_list.addItem("No conflicts.")
+
+    def _resolve(self, keep: str) -> None:
+        item = self.conflict_list.currentItem()
+        cid = item.data(Qt.ItemDataRole.UserRole) if item else None
+        if cid is None:
             return
-        rows = self._service.chart(self._patient_id, self._numbering)
-        self.chart.setRowCount(len(rows))
-        for r, m in enumerate(rows):
-            colour, short = STATUS_COLOURS[m.status_code]
-            cells = [m.tooth, m.surfaces, m.what, m.code, f"{short} · {m.status}", m.date, m.note]
-            for c, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if c == 4:
-                    item.setForeground(QColor(colour))
-                self.chart.setItem(r, c, item)
+        sync_ops.resolve(parent=self, service=self.sync_service, conflict_id=int(cid), keep=keep).success(  # type: ignore[arg-type]
+            lambda _: (self.show_conflicts(), self.chart_tab.reload())).run(self.tasks)
 
-    def _fill_codes(self, text: str) -> None:
-        rows = self._service.codes(text)
-        self.codes.setRowCount(len(rows))
-        for r, e in enumerate(rows):
-            for c, value in enumerate((e.code, e.abbreviation, e.label, e.category, e.fee)):
-                item = QTableWidgetItem(value)
-                if c == 4:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                self.codes.setItem(r, c, item)
+    # --- print and export ----------------------------------------------------------------------
+
+    def export_chart(self, path: str) -> None:
+        """Save the odontogram as PNG or PDF (by the file's extension)."""
+        pixmap = self.chart_tab.odontogram.grab_chart(QSize(1600, 900))
+        if path.lower().endswith(".pdf"):
+            from PySide6.QtGui import QPdfWriter
+
+            writer = QPdfWriter(path)
+            writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
+            writer.setPageOrientation(QPageLayout.Orientation.Landscape)
+            writer.setTitle(f"Chart — {self.patient.name if self.patient else ''}")
+            p = QPainter(writer)
+            target = p.viewport()
+            scaled = pixmap.size().scaled(target.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            p.drawText(0, 0, target.width(), 200, Qt.AlignmentFlag.AlignLeft, self._print_title())
+            p.drawPixmap(0, 240, scaled.width(), scaled.height() - 240, pixmap)
+            p.end()
+        elif not pixmap.save(path):
+            raise OSError(f"could not write {path}")
+        self.session.cache().audit.record(self.session.user.name, self.session.user.role.value, "exported",
+                                          "Patient", self.patient.id if self.patient else None, None,
+                                          f"chart saved as {path.rsplit('.', 1)[-1].upper()}")
+
+    def _print_title(self) -> str:
+        p = self.patient
+        return f"{p.name} · {p.gpid} · born {p.birth_date}" if p else ""
+
+    def export_chart_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export chart", "chart.png", "PNG image (*.png);;PDF (*.pdf)")
+        if path:
+            self.export_chart(path)
+
+    def print_chart(self) -> None:
+        from PySide6.QtPrintSupport import QPrintDialog, QPrinter
+
+        printer = QPrinter()
+        if QPrintDialog(printer, self).exec():
+            p = QPainter(printer)
+            pm = self.chart_tab.odontogram.grab_chart(QSize(1600, 900))
+            p.drawPixmap(p.viewport(), pm)
+            p.end()
+
+    # --- lock ----------------------------------------------------------------------------------
+
+    def lock(self) -> None:
+        self.lock_label.setText(f"Locked. Patient data is hidden.\n{self.session.user.name} "
+                                f"({self.session.user.role.label})")
+        self.pages.setCurrentWidget(self.lock_page)
+        self.menuBar().setEnabled(False)
+        self.conflicts_dock.hide()
+
+    def unlock(self) -> None:
+        from odonto_desk.ui.sign_in import SignInDialog
+
+        dialog = SignInDialog(user=self.session.user.name, role=self.session.user.role.value, parent=self)
+        dialog.server.setEnabled(False)
+        if dialog.exec() and dialog.user.text().strip() == self.session.user.name:
+            self.pages.setCurrentIndex(0)
+            self.menuBar().setEnabled(True)
+            self._reset_idle()
+
+    @property
+    def locked(self) -> bool:
+        return self.pages.currentWidget() is self.lock_page
+
+    def _reset_idle(self) -> None:
+        minutes = int(self.settings.get("setting/idle_lock_minutes"))
+        if minutes and not self.locked:
+            self._idle.start(minutes * 60_000)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in (QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress, QEvent.Type.Wheel):
+            self._reset_idle()
+        return False
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        QApplication.instance().removeEventFilter(self)  # type: ignore[union-attr]
+        self._probe_timer.stop()
+        self.tasks.drain(10_000)
+        super().closeEvent(event)

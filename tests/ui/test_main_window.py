@@ -1,57 +1,123 @@
+"""The window shell: finder, header, settings, lock, conflicts, export, accessible names."""
+
 from __future__ import annotations
 
-import datetime as dt
+import json
 
+import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QAbstractButton, QComboBox, QLineEdit, QListWidget, QSlider, QTableWidget
 
 from odonto_desk.domain.teeth import NumberingSystem
-from odonto_desk.services.demo import DemoService
 from odonto_desk.ui.main_window import MainWindow
 
 
-def _col(table, c):
-    return [table.item(r, c).text() for r in range(table.rowCount())]
-
-
-def test_lists_demo_patients_and_opens_the_first(qtbot):
-    w = MainWindow(DemoService(today=dt.date(2026, 11, 25)))
+@pytest.fixture
+def window(qtbot, session, settings):
+    w = MainWindow(session, settings, sync=False)
     qtbot.addWidget(w)
-    assert w.patients.count() == 3
-    assert "Chen, Mia" in w.header.text() and "9 y" in w.header.text()
-    assert w.chart.rowCount() == 6
+    w.resize(1400, 860)
+    w.show()
+    qtbot.waitUntil(lambda: w.patients.count() == 3, timeout=5000)
+    return w
 
 
-def test_finder_filters_by_gpid_and_name(qtbot):
-    w = MainWindow(DemoService())
-    qtbot.addWidget(w)
+def test_finder_filters_by_name_gpid_and_birth_date(qtbot, window):
+    w = window
     qtbot.keyClicks(w.finder, "APX-H4DD")
-    assert w.patients.count() == 1
-    assert w.patients.item(0).data(Qt.ItemDataRole.UserRole) == "demo-haddad"
+    qtbot.waitUntil(lambda: w.patients.count() == 1
+                    and w.patients.item(0).data(Qt.ItemDataRole.UserRole).id == "demo-haddad", timeout=3000)
     w.finder.clear()
-    qtbot.keyClicks(w.finder, "rivera")
-    assert w.patients.count() == 1
+    qtbot.keyClicks(w.finder, "2017-09")
+    qtbot.waitUntil(lambda: w.patients.count() == 1
+                    and w.patients.item(0).data(Qt.ItemDataRole.UserRole).name == "Mia Chen", timeout=3000)
+    w.finder.clear()
+    qtbot.keyClicks(w.finder, "nobody-here")
+    qtbot.waitUntil(lambda: w.patients.count() == 0, timeout=3000)
 
 
-def test_numbering_switch_rerenders_teeth(qtbot):
-    w = MainWindow(DemoService())
-    qtbot.addWidget(w)
-    w.patients.setCurrentRow(2)  # Rivera
-    assert "30" in _col(w.chart, 0)
-    w.set_numbering(NumberingSystem.FDI)
-    assert "46" in _col(w.chart, 0) and "30" not in _col(w.chart, 0)
-    w.set_numbering(NumberingSystem.HADERUP)
-    assert "6-" in _col(w.chart, 0)
+def test_header_shows_age_gpid_and_planned_work(qtbot, window):
+    w = window
+    w.patients.setCurrentRow(0)  # by family name: Chen, Haddad, Rivera
+    qtbot.waitUntil(lambda: "planned" in w.header.text(), timeout=5000)
+    assert "Mia Chen" in w.header.text() and "APX-7KQ2M9PZ" in w.header.text()
+    assert " y · born 2017-09-03" in w.header.text()
 
 
-def test_status_has_a_text_cue_besides_colour(qtbot):
-    w = MainWindow(DemoService())
-    qtbot.addWidget(w)
-    statuses = set(_col(w.chart, 4))
-    assert any(s.startswith("TP · ") for s in statuses)
+def test_settings_persist_and_bad_values_fall_back(qtbot, window, settings):
+    window.set_numbering(NumberingSystem.HADERUP)
+    assert settings.get("setting/numbering") == "haderup"
+    settings.q.setValue("setting/numbering", "klingon")
+    assert settings.get("setting/numbering") == "universal"  # a bad stored value is replaced
+    with pytest.raises(ValueError):
+        settings.set("setting/idle_lock_minutes", 999)
+    assert settings.get("setting/idle_lock_minutes") == 0
 
 
-def test_code_search(qtbot):
-    w = MainWindow(DemoService())
-    qtbot.addWidget(w)
-    qtbot.keyClicks(w.code_filter, "root canal")
-    assert _col(w.codes, 0) == ["D3310", "D3320", "D3330"]
+def test_lock_hides_patient_data_and_the_menus(qtbot, window):
+    w = window
+    w.patients.setCurrentRow(0)
+    w.actions_by_id["lock"].trigger()
+    assert w.locked and not w.menuBar().isEnabled()
+    assert not w.patients.isVisible() and not w.header.isVisible()
+
+
+def test_idle_lock_fires_after_the_configured_time(qtbot, window, settings):
+    w = window
+    w._idle.start(50)  # the timer the idle setting drives, shortened
+    qtbot.waitUntil(lambda: w.locked, timeout=3000)
+
+
+def test_export_chart_png_and_pdf_are_audited(qtbot, window, session, tmp_path):
+    w = window
+    w.patients.setCurrentRow(2)
+    qtbot.waitUntil(lambda: w.chart_tab.view is not None, timeout=5000)
+    w.export_chart(str(tmp_path / "chart.png"))
+    w.export_chart(str(tmp_path / "chart.pdf"))
+    assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "chart.pdf").read_bytes()[:5] == b"%PDF-"
+    exported = [e for e in session.cache().audit.entries() if e.action == "exported"]
+    assert len(exported) == 2 and exported[0].user == "Dr. Lee"
+
+
+def test_opening_a_chart_is_audited_as_viewed(qtbot, window, session):
+    w = window
+    w.patients.setCurrentRow(1)
+    qtbot.waitUntil(lambda: w.chart_tab.view is not None, timeout=5000)
+    viewed = [e for e in session.cache().audit.entries() if e.action == "viewed"]
+    assert viewed and viewed[-1].id == w.chart_tab.view.patient.id
+
+
+def test_conflict_is_offered_and_resolved(qtbot, window, session):
+    """Another client changes a resource the user also edited offline: the panel offers both."""
+    w = window
+    w.patients.setCurrentRow(2)  # Jordan Rivera
+    qtbot.waitUntil(lambda: w.chart_tab.view is not None, timeout=5000)
+    cache = session.cache()
+    resource = next(r for r in cache.patient_resources("demo-rivera", ("Condition",)))
+    mine = json.loads(json.dumps(resource))
+    mine["note"] = [{"text": "mine"}]
+    cache.edit(mine, "Dr. Lee", "dentist", gpid="APX-1A2B3C4D")
+    theirs = session.client().read("Condition", resource["id"])
+    theirs["note"] = [{"text": "theirs"}]
+    session.client().update(theirs, gpid="APX-1A2B3C4D", version=theirs["meta"]["versionId"])
+    session.sync().push()
+    w.show_conflicts()
+    qtbot.waitUntil(lambda: w.conflict_list.count() == 1 and "mine" in w.conflict_list.item(0).text(),
+                    timeout=5000)
+    w.conflict_list.setCurrentRow(0)
+    w._resolve("theirs")
+    qtbot.waitUntil(lambda: w.conflict_list.item(0).text() == "No conflicts.", timeout=5000)
+    assert cache.get("Condition", resource["id"])["note"][0]["text"] == "theirs"
+
+
+def test_every_control_has_an_accessible_name(qtbot, window):
+    w = window
+    w.patients.setCurrentRow(0)
+    kinds = (QLineEdit, QComboBox, QListWidget, QTableWidget, QSlider, QAbstractButton)
+    unnamed = [type(c).__name__ + ":" + (c.text() if hasattr(c, "text") else "")
+               for kind in kinds for c in w.findChildren(kind)
+               if c.isVisible() and not c.accessibleName() and not (hasattr(c, "text") and c.text())
+               and c.parent() is not None and type(c.parent()).__name__ not in ("QComboBox", "QTabBar",
+                                                                                 "QScrollBar", "QCompleter")]
+    assert unnamed == []

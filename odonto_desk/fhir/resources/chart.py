@@ -237,6 +237,54 @@ def read_mark(r: Resource) -> ChartMark:
         raise FhirMappingError(err.message, path=f"{rtype}.{field}" if field else rtype) from None
 
 
+# --- life cycle: what is on the chart, and how a mark leaves it without being deleted -------------
+
+_LIVE_CONDITION = ("active", "recurrence", "relapse")
+
+
+def on_chart(r: Resource) -> bool:
+    """True when the resource is a chart mark in effect (not retired, not a lab order, not done plan)."""
+    rtype = r.get("resourceType")
+    if rtype == "Condition":
+        verification = _code_of(r.get("verificationStatus"))
+        clinical = _code_of(r.get("clinicalStatus"))
+        return verification not in ("entered-in-error", "refuted") and (clinical is None
+                                                                          or clinical in _LIVE_CONDITION)
+    if rtype == "Procedure":
+        return r.get("status") in ("completed", "in-progress")
+    if rtype == "ServiceRequest":
+        return r.get("status") in ("active", "draft", "on-hold") and _not_lab(r)
+    return False
+
+
+def retired(r: Resource) -> Resource:
+    """The same resource marked entered-in-error: how a mark charted by mistake leaves the chart.
+
+    Nothing is deleted: the version history keeps what was charted, by whom and when.
+    """
+    out = dict(r)
+    if r.get("resourceType") == "Condition":
+        out.pop("clinicalStatus", None)  # con-5: no clinical status on an entered-in-error condition
+        out["verificationStatus"] = {"coding": [{"system": codes.CONDITION_VER_STATUS, "code": "entered-in-error"}]}
+    else:
+        out["status"] = "entered-in-error"
+    return out
+
+
+def plan_done(r: Resource) -> Resource:
+    """A planned ServiceRequest closed because the work was done (the Procedure records the work)."""
+    if r.get("resourceType") != "ServiceRequest":
+        raise FhirMappingError("only a planned item (ServiceRequest) can be closed as done", path="resourceType")
+    return {**r, "status": "completed"}
+
+
+def _code_of(cc: Any) -> str | None:
+    for c in (cc or {}).get("coding") or []:
+        if c.get("code"):
+            return str(c["code"])
+    return None
+
+
 def _not_lab(r: Resource) -> bool:
     if r.get("resourceType") != "ServiceRequest":
         return True

@@ -1,0 +1,74 @@
+"""Finding and opening patients in the cache. Plain blocking Python, no Qt."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from odonto_desk.domain.errors import DomainError
+from odonto_desk.domain.people import Patient
+from odonto_desk.fhir.errors import FhirMappingError
+from odonto_desk.fhir.resources.people import read_patient
+from odonto_desk.services.session import Session
+
+
+@dataclass(frozen=True)
+class PatientRow:
+    """What the finder lists and the header shows, ready to display."""
+
+    id: str
+    name: str  # as spoken: "Jordan Rivera"
+    listed: str  # as filed: "Rivera, Jordan"
+    gpid: str
+    birth_date: str
+    age: int | None
+    gender: str
+
+    def matches(self, words: list[str]) -> bool:
+        hay = f"{self.name} {self.gpid} {self.birth_date}".lower()
+        return all(w in hay for w in words)
+
+
+def age_on(birth: dt.date | None, today: dt.date) -> int | None:
+    if birth is None:
+        return None
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+
+
+def patient_row(p: Patient, today: dt.date) -> PatientRow:
+    listed = ", ".join(x for x in (p.name.family, " ".join(p.name.given)) if x)
+    return PatientRow(p.id, p.name.display, listed, p.gpid, p.birth_date.isoformat() if p.birth_date else "",
+                      age_on(p.birth_date, today), p.gender.value)
+
+
+class PatientService:
+    def __init__(self, session: Session, *, today: dt.date | None = None) -> None:
+        self.session = session
+        self._today = today
+
+    @property
+    def today(self) -> dt.date:
+        return self._today or dt.date.today()
+
+    def find(self, text: str = "", *, limit: int = 200) -> list[PatientRow]:
+        """Patients whose name, GPID or date of birth contain every word of ``text``, by family name."""
+        words = text.lower().split()
+        rows = [r for r in self._all() if r.matches(words)]
+        rows.sort(key=lambda r: (r.listed.lower(), r.id))
+        return rows[:limit]
+
+    def get(self, patient_id: str) -> Patient:
+        resource = self.session.cache().get("Patient", patient_id)
+        if resource is None:
+            raise KeyError(f"Patient/{patient_id} is not in the cache")
+        return read_patient(resource)
+
+    def _all(self) -> list[PatientRow]:
+        out = []
+        for resource in self.session.cache().of_type("Patient"):
+            try:
+                out.append(patient_row(read_patient(resource), self.today))
+            except (DomainError, FhirMappingError):
+                continue  # a patient the server sent malformed is not listed (sync reported it)
+        return out
+

@@ -1,0 +1,95 @@
+"""Settings, declared once: each option with its type, default and check, stored in QSettings.
+
+``setting/…`` keys are preferences the user chooses; ``persist/…`` keys are remembered state
+(window geometry, last user). A bad stored value is logged and replaced by the default. QSettings
+is not thread-safe: use from the UI thread only. Inject a :class:`Settings`; tests give one backed
+by a temporary ini file.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, QSettings, Signal
+
+from odonto_desk.domain.teeth import NumberingSystem
+
+log = logging.getLogger(__name__)
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Option:
+    key: str
+    default: Any
+    parse: Callable[[Any], Any]
+    title: str
+
+
+def _minutes(v: Any) -> int:
+    n = int(v)
+    if not 0 <= n <= 240:
+        raise ValueError(f"{n} minutes is out of range 0–240")
+    return n
+
+
+def _url(v: Any) -> str:
+    s = str(v).strip()
+    if s and not s.startswith(("http://", "https://")):
+        raise ValueError(f"{s!r} is not an http(s) URL")
+    return s.rstrip("/")
+
+
+def _role(v: Any) -> str:
+    s = str(v)
+    if s not in ("", "dentist", "hygienist", "front-desk"):
+        raise ValueError(f"{s!r} is not a role")
+    return s
+
+
+OPTIONS: dict[str, Option] = {o.key: o for o in (
+    Option("setting/numbering", NumberingSystem.UNIVERSAL.value, lambda v: NumberingSystem(str(v)).value,
+           "Tooth numbering"),
+    Option("setting/palette", "okabe-ito", lambda v: {"okabe-ito": "okabe-ito"}[str(v)], "Status palette"),
+    Option("setting/server_url", "", _url, "Apex server (blank: the embedded reference server)"),
+    Option("setting/idle_lock_minutes", 10, _minutes, "Lock after idle (minutes, 0 = never)"),
+    Option("persist/user", "", str, "Last user"),
+    Option("persist/role", "", _role, "Last role"),
+    Option("persist/geometry", b"", bytes, "Window geometry"),
+    Option("persist/last_patient", "", str, "Last patient open"),
+)}
+
+
+class Settings(QObject):
+    changed = Signal(str)  # key
+
+    def __init__(self, qsettings: QSettings | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.q = qsettings or QSettings()
+        self._upgrade()
+
+    def get(self, key: str) -> Any:
+        option = OPTIONS[key]
+        raw = self.q.value(key, option.default)
+        try:
+            return option.parse(raw)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("setting %s: bad stored value %r (%s); using the default", key, raw, exc)
+            self.q.setValue(key, option.default)
+            return option.default
+
+    def set(self, key: str, value: Any) -> None:
+        option = OPTIONS[key]
+        parsed = option.parse(value)  # raises on a bad value: the caller shows it
+        if self.get(key) != parsed:
+            self.q.setValue(key, parsed)
+            self.changed.emit(key)
+
+    def _upgrade(self) -> None:
+        version = int(self.q.value("meta/version", 0) or 0)
+        if version < VERSION:
+            # Version 1 is the first; later versions add their steps here, after a backup of the file.
+            self.q.setValue("meta/version", VERSION)
