@@ -71,9 +71,27 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     window = MainWindow(session, settings)
     window.show()
-    window.start_sync(embedded)
+    if os.environ.get("ODONTO_DESK_EXIT_WHEN_READY"):
+        _exit_when_ready(window, app)
+    else:
+        window.start_sync(embedded)
     code = int(app.exec())
     session.close()
     if embedded is not None:
         embedded.stop()
     return code
+
+
+def _exit_when_ready(window: object, app: object) -> None:
+    """For the cold-start benchmark: print "ready" once the cached chart is painted, then quit."""
+    from PySide6.QtCore import QTimer
+
+    def ready(_view: object) -> None:
+        def done() -> None:
+            print("ready", flush=True)
+            app.quit()  # type: ignore[attr-defined]
+
+        window.chart_tab.odontogram.repaint()  # type: ignore[attr-defined]
+        QTimer.singleShot(0, done)
+
+    window.chart_tab.chart_changed.connect(ready)  # type: ignore[attr-defined]

@@ -109,11 +109,11 @@ class ToothPainter:
             if masks:
                 p.drawImage(0, 0, _brush_image(_union(masks, px), mark, scale=scale))
             if kind is MarkKind.FRACTURE:
-                self._zigzag(p, mark, px, scale)
+                self._zigzag(p, mark, px, view)
             return
         if kind is MarkKind.SEALANT or kind is MarkKind.FRACTURE or kind is MarkKind.WATCH:
             if kind is MarkKind.FRACTURE:
-                self._zigzag(p, mark, px, scale)
+                self._zigzag(p, mark, px, view)
             elif kind is MarkKind.WATCH:
                 self._badge(p, mark, "W", px)
             else:
@@ -186,12 +186,19 @@ class ToothPainter:
         p.drawLine(QPointF(m, m), QPointF(w - m, h - m))
         p.drawLine(QPointF(w - m, m), QPointF(m, h - m))
 
-    def _zigzag(self, p: QPainter, mark: ChartMark, px: QSize, scale: float) -> None:
+    def _zigzag(self, p: QPainter, mark: ChartMark, px: QSize, view: str) -> None:
+        """A crack line across the crown (the crown is the lower part of an upper tooth's facial view)."""
         p.setPen(self._pen(mark, px, 0.04))
         w, h = px.width(), px.height()
-        path = QPainterPath(QPointF(w * 0.2, h * 0.35))
+        if view == "occlusal":
+            top, bottom = 0.38, 0.62
+        elif mark.tooth.base.arch is Arch.MAXILLARY:
+            top, bottom = 0.66, 0.78
+        else:
+            top, bottom = 0.22, 0.34
+        path = QPainterPath(QPointF(w * 0.2, h * top))
         for i, x in enumerate((0.35, 0.5, 0.65, 0.8)):
-            path.lineTo(QPointF(w * x, h * (0.5 if i % 2 == 0 else 0.38) + (h * 0.2 if h > w else 0)))
+            path.lineTo(QPointF(w * x, h * (bottom if i % 2 == 0 else top)))
         p.drawPath(path)
 
     def _badge(self, p: QPainter, mark: ChartMark, letter: str, px: QSize) -> None:
