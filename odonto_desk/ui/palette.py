@@ -1,7 +1,8 @@
 """Status colours and patterns, office-wide and colour-blind safe.
 
-Colours are the Okabe–Ito set (distinguishable with the common colour-vision deficiencies), and
-every status also has its own fill pattern and outline, so the chart reads in greyscale too.
+Colours are from the Okabe–Ito set (distinguishable with the common colour-vision deficiencies) plus a
+dark brown for findings, and every status also has its own fill pattern and outline, so the chart
+reads in greyscale too.
 The legend under the odontogram shows each pairing.
 """
 
@@ -32,7 +33,8 @@ STATUS_STYLES: dict[str, StatusStyle] = {
     "ec": StatusStyle("#56B4E9", "EC", "Existing (here)", Qt.BrushStyle.SolidPattern, Qt.PenStyle.SolidLine),
     "eo": StatusStyle("#009E73", "EO", "Existing (elsewhere)", Qt.BrushStyle.Dense3Pattern, Qt.PenStyle.DotLine),
     "r": StatusStyle("#CC79A7", "R", "Referred", Qt.BrushStyle.DiagCrossPattern, Qt.PenStyle.DashDotLine),
-    "cn": StatusStyle("#E69F00", "Cn", "Condition", Qt.BrushStyle.SolidPattern, Qt.PenStyle.SolidLine),
+    # Findings in dark brown: apart from every other status by lightness, not only by hue.
+    "cn": StatusStyle("#6B4226", "Cn", "Condition", Qt.BrushStyle.SolidPattern, Qt.PenStyle.SolidLine),
 }
 # Kept for the tables that colour a status cell: code → (colour, short label).
 STATUS_COLOURS: dict[str, tuple[str, str]] = {k: (v.colour, v.label) for k, v in STATUS_STYLES.items()}

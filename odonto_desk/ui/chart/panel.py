@@ -79,7 +79,7 @@ class CommandLine(QWidget):
 
     def show_error(self, exc: DomainError) -> None:
         self.message.setStyleSheet(ERROR_STYLE)
-        self.message.setText(f"✗ {exc}")
+        self.message.setText(f"✗ {exc.message}")
         span = getattr(exc, "span", None)
         if span and span[1] > span[0]:
             self.edit.setSelection(span[0], span[1] - span[0])
@@ -138,7 +138,7 @@ class MarkForm(QWidget):
         code_row = QHBoxLayout()
         code_row.addWidget(self.category)
         code_row.addWidget(self.code, 1)
-        form.addRow("C&DT code", code_row)
+        form.addRow("CDT code", code_row)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(form)
@@ -205,7 +205,7 @@ class MarkForm(QWidget):
             marks = self.build()
         except DomainError as exc:
             self.verdict.setStyleSheet(ERROR_STYLE)
-            self.verdict.setText(f"✗ {exc}")
+            self.verdict.setText(f"✗ {exc.message}")
             self.chart_button.setEnabled(False)
             return
         self.verdict.setStyleSheet(OK_STYLE)
@@ -216,4 +216,4 @@ class MarkForm(QWidget):
         try:
             self.chart_requested.emit(self.build())
         except DomainError as exc:
-            self.verdict.setText(f"✗ {exc}")
+            self.verdict.setText(f"✗ {exc.message}")

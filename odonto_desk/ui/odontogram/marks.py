@@ -273,7 +273,9 @@ def _tinted(mask: QImage, colour: QColor) -> QImage:
 
 
 def _draw_order(mark: ChartMark) -> int:
-    """Whole-tooth work under surface work; conditions and plans on top so they are never hidden."""
+    """Whole-tooth work under surface work; within each, findings under existing work and plans on top,
+    so planned treatment is never hidden by the caries it treats."""
     base = {MarkKind.CROWN: 0, MarkKind.PONTIC: 0, MarkKind.ABUTMENT: 0, MarkKind.DENTURE: 0, MarkKind.VENEER: 1,
             MarkKind.IMPLANT: 1, MarkKind.RCT: 2, MarkKind.POST_CORE: 3}.get(mark.kind, 4)
-    return base * 10 + (5 if mark.status in (MarkStatus.TREATMENT_PLANNED, MarkStatus.CONDITION) else 0)
+    layer = {MarkStatus.CONDITION: 0, MarkStatus.TREATMENT_PLANNED: 6, MarkStatus.REFERRED: 5}.get(mark.status, 3)
+    return base * 10 + layer
