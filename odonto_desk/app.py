@@ -31,9 +31,12 @@ def cache_file(folder: Path, server_url: str) -> Path:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    from PySide6.QtCore import QSettings
+    from PySide6.QtCore import QSettings, Qt
+    from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
+    # Fractional scale factors (150 %) as they are: the odontogram renders its pictures per device pixel.
+    QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
     app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
     app.setApplicationName("Odonto Desk")
     app.setOrganizationName("Odonto Desk")

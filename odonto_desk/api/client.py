@@ -16,7 +16,6 @@ import hashlib
 import json as jsonlib
 import random
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -33,15 +32,12 @@ from odonto_desk.api.errors import (
     VersionConflict,
     error_for,
 )
+from odonto_desk.api.keys import new_key
 from odonto_desk.api.ratelimit import TokenBucket
 
 FHIR_JSON = "application/fhir+json"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
-
-
-def new_key() -> str:
-    return f"odk-{uuid.uuid4()}"
 
 
 def version_etag(version: str | int) -> str:

@@ -51,8 +51,15 @@ def register(mapper: Mapper) -> Mapper:
 
 
 def _load_all() -> None:
-    # Importing the resource modules registers their mappers.
-    from odonto_desk.fhir import resources  # noqa: F401
+    """Import every resource module (importing one registers its mapper)."""
+    import importlib
+    import pkgutil
+
+    from odonto_desk.fhir import resources
+
+    for info in pkgutil.iter_modules(resources.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{resources.__name__}.{info.name}")
 
 
 def mapper_for_domain(obj: Any) -> Mapper:

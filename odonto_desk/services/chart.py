@@ -22,8 +22,7 @@ from odonto_desk.domain.errors import DomainError
 from odonto_desk.domain.teeth import NumberingSystem, Tooth
 from odonto_desk.fhir.codes import GPID_SYSTEM
 from odonto_desk.fhir.errors import FhirMappingError
-from odonto_desk.fhir.mapping import to_fhir
-from odonto_desk.fhir.resources.chart import on_chart, plan_done, read_mark, retired
+from odonto_desk.fhir.resources.chart import build_mark, on_chart, plan_done, read_mark, retired
 from odonto_desk.services.patients import PatientRow, PatientService, patient_row
 from odonto_desk.services.session import Session
 from odonto_desk.store.db import transaction
@@ -113,7 +112,7 @@ class ChartService:
         fresh = [m if m.patient == patient_id else m.model_copy(update={"patient": patient_id}) for m in marks]
         for m in fresh:
             ChartMark.model_validate(m.model_dump())  # the domain's rules, once more after the copy
-        after = tuple(to_fhir(m) for m in fresh)
+        after = tuple(build_mark(m) for m in fresh)
         edit = ChartEdit(patient_id, label or _label(fresh), (None,) * len(after), after)
         return self._write(edit)
 
@@ -137,7 +136,7 @@ class ChartService:
                                            "status": MarkStatus.COMPLETED, "date": on or self.patients.today})
             ChartMark.model_validate(done.model_dump())
             before += [resource, None]
-            after += [plan_done(resource), to_fhir(done)]
+            after += [plan_done(resource), build_mark(done)]
         return self._write(ChartEdit(patient_id, "complete " + ", ".join(_describe(b) for b in befores),
                                      tuple(before), tuple(after)))
 

@@ -13,8 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-
 from odonto_desk.services.session import Server
 
 
@@ -45,6 +43,8 @@ class EmbeddedServer:
         return self.server
 
     def wait_ready(self, timeout: float = 60.0) -> bool:
+        import httpx  # here, not at import: the app starts before it needs HTTP
+
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc is not None and self._proc.poll() is not None:

@@ -12,13 +12,18 @@ import enum
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from odonto_desk.api.auth import ApiKey, ClientCredentials, Credentials
-from odonto_desk.api.client import ApexClient
 from odonto_desk.store.cache import Cache
-from odonto_desk.store.secrets import SecretStore
-from odonto_desk.store.sync import SyncEngine, SyncStatus
+
+# The HTTP client, the secret store and the sync engine are imported when first used, not at start:
+# the app shows the cached chart before it needs any of them (see the cold_start benchmark).
+if TYPE_CHECKING:
+    from odonto_desk.api.auth import Credentials
+    from odonto_desk.api.client import ApexClient
+    from odonto_desk.store.secrets import SecretStore
+    from odonto_desk.store.sync import SyncEngine, SyncStatus
 
 SECRET_SERVICE = "odonto-desk"
 
@@ -75,6 +80,9 @@ def credentials_for(server: Server, role: Role, secrets: SecretStore | None = No
 
     Stored secrets win; a loopback server falls back to the reference server's demo clients.
     """
+    from odonto_desk.api.auth import ApiKey, ClientCredentials
+    from odonto_desk.store.secrets import SecretStore
+
     if server.base_url is None:
         raise CredentialsMissing("a plain FHIR server needs a token; sign in to an Apex server instead")
     store = secrets or SecretStore()
@@ -126,6 +134,8 @@ class Session:
     # --- server ----------------------------------------------------------------------------------
 
     def client(self) -> ApexClient:
+        from odonto_desk.api.client import ApexClient
+
         with self._lock:
             if self._client is None:
                 creds = self._credentials or credentials_for(self.server, self.user.role)
@@ -138,6 +148,8 @@ class Session:
         with self._lock:
             engine = self._engine
         if engine is None:
+            from odonto_desk.store.sync import SyncEngine
+
             client = self.client()
             with self._lock:
                 if self._engine is None:

@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 import sqlite_utils
 
-from odonto_desk.api.client import new_key
+from odonto_desk.api.keys import new_key
 from odonto_desk.store.audit import utc_now
 from odonto_desk.store.db import transaction
 

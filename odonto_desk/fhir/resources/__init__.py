@@ -1,8 +1,3 @@
-"""One module per resource family; importing this package registers every mapper in it."""
-
-import importlib
-import pkgutil
-
-for _info in pkgutil.iter_modules(__path__):
-    if not _info.name.startswith("_"):
-        importlib.import_module(f"{__name__}.{_info.name}")
+"""One module per resource family. Importing a module registers its mapper;
+:func:`odonto_desk.fhir.mapping.load_all` imports them all (a screen that needs one family imports
+only that module, which keeps the app's start fast)."""
