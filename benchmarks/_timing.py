@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import shutil
 import statistics
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def workdir(name: str) -> Iterator[Path]:
+    """A scratch folder for one benchmark, removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix=f"odonto-bench-{name}-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def per_call(func: Callable[[], object], *, repeat: int, number: int) -> float:

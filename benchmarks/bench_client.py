@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -24,10 +22,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from _timing import percentiles
+from _timing import percentiles, workdir
 
 from odonto_desk.api.auth import ClientCredentials
 from odonto_desk.api.client import ApexClient
+from odonto_desk.sandbox.bulk import MARK_SPECS
 from odonto_desk.store.cache import Cache
 
 CHART_TYPES = ("Condition", "Procedure", "ServiceRequest")
@@ -35,26 +34,6 @@ USER, ROLE = "bench", "dentist"
 MOLARS = ("2", "3", "14", "15", "18", "19", "30", "31")
 # Of a patient's resources after the Patient: half chart marks, half perio findings (a few exams' worth).
 MARK_SHARE = 0.5
-MARK_SPECS: tuple[dict[str, Any], ...] = (
-    dict(kind="caries", status="cn", surfaces="MO"),
-    dict(kind="filling", status="tp", surfaces="MO", material="composite", code="D2392"),
-    dict(kind="filling", status="eo", surfaces="MOD", material="amalgam", code="D2160"),
-    dict(kind="crown", status="ec", material="porcelain", code="D2740"),
-    dict(kind="root canal", status="c", code="D3330"),
-    dict(kind="extraction", status="tp", code="D7140"),
-    dict(kind="sealant", status="c", surfaces="O", material="resin", code="D1351"),
-    dict(kind="watch", status="cn", surfaces="O"),
-)
-
-
-@contextmanager
-def _workdir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="odonto-bench-client-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
 
 # --- patient_open --------------------------------------------------------------------------------
 
@@ -133,7 +112,7 @@ def patient_open(quick: bool) -> list[dict]:
     patients, per_patient = (100, 200) if quick else (2000, 200)
     samples = 100 if quick else 300
     rng = random.Random(5)
-    with _workdir() as work:
+    with workdir("client") as work:
         path = work / "cache.sqlite"
         t = time.perf_counter()
         pids = build_cache(path, patients, per_patient)
@@ -201,7 +180,7 @@ def initial_sync(quick: bool) -> list[dict]:
 
     patients = 15 if quick else 150  # × (1 + 199) resources
     sample = 100 if quick else 300
-    with _workdir() as work, _server(work, patients, 199) as server:
+    with workdir("client") as work, _server(work, patients, 199) as server:
         client = _client(server.base_url)
         with client, Cache(work / "cache.sqlite") as cache:
             engine = SyncEngine(cache, client)
@@ -283,7 +262,7 @@ def outbox_drain(quick: bool) -> list[dict]:
 
     edits = 100 if quick else 1000
     patients = max(1, edits // 100)
-    with _workdir() as work, _server(work, patients, 99) as server:
+    with workdir("client") as work, _server(work, patients, 99) as server:
         client = _client(server.base_url)
         with client, Cache(work / "cache.sqlite") as cache:
             engine = SyncEngine(cache, client)

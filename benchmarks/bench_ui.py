@@ -18,18 +18,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from _timing import percentiles
+from _timing import percentiles, workdir
 
 ROOT = Path(__file__).resolve().parent.parent
 PATIENT = "demo-rivera"
@@ -168,15 +164,6 @@ sys.stdout = sys.stdout.out
 print(json.dumps({"marks": marks, "totals": totals, "counts": counts}), flush=True)
 raise SystemExit(code)
 """
-
-
-@contextmanager
-def _workdir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="odonto-bench-ui-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _child_env(pycache: Path | None = None, **extra: str) -> dict[str, str]:
@@ -352,7 +339,7 @@ def _importer(rows: list[tuple[str, int, int, int]], package: str) -> str:
 
 def cold_start(quick: bool) -> list[dict]:
     runs = 3 if quick else 7
-    with _workdir() as work:
+    with workdir("ui") as work:
         folder = work / "data"
         prepare_data_folder(folder)
         app_env = _child_env(work / "pycache", ODONTO_DESK_DATA=str(folder), ODONTO_DESK_EXIT_WHEN_READY="1")
@@ -560,7 +547,7 @@ def rss_patient_open(quick: bool) -> list[dict]:
     from odonto_desk.app import cache_file
 
     runs = 1 if quick else 3
-    with _workdir() as work:
+    with workdir("ui") as work:
         folder = work / "data"
         prepare_data_folder(folder)  # synced here: the measured process has no server in it
         env = _child_env(work / "pycache")

@@ -26,20 +26,23 @@ _FAMILY = ["Abbott", "Baker", "Cruz", "Dahl", "Ek", "Fox", "Gray", "Hale", "Ito"
 _ALNUM = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
+# The mark kinds a synthetic patient carries (tooth 30 / 8 stand-ins that every clone re-targets).
+MARK_SPECS: tuple[dict[str, Any], ...] = (
+    dict(kind="caries", status="cn", surfaces="MO"),
+    dict(kind="filling", status="tp", surfaces="MO", material="composite", code="D2392"),
+    dict(kind="filling", status="eo", surfaces="MOD", material="amalgam", code="D2160"),
+    dict(kind="crown", status="ec", material="porcelain", code="D2740"),
+    dict(kind="root canal", status="c", code="D3330"),
+    dict(kind="extraction", status="tp", code="D7140"),
+    dict(kind="sealant", status="c", surfaces="O", material="resin", code="D1351"),
+    dict(kind="watch", status="cn", surfaces="O"),
+)
+
+
 def _shapes() -> list[dict[str, Any]]:
-    """Mark templates (tooth 30 / 8 stand-ins) that every clone re-targets."""
-    specs = [
-        dict(kind="caries", status="cn", surfaces="MO"),
-        dict(kind="filling", status="tp", surfaces="MO", material="composite", code="D2392"),
-        dict(kind="filling", status="eo", surfaces="MOD", material="amalgam", code="D2160"),
-        dict(kind="crown", status="ec", material="porcelain", code="D2740"),
-        dict(kind="root canal", status="c", code="D3330"),
-        dict(kind="extraction", status="tp", code="D7140"),
-        dict(kind="sealant", status="c", surfaces="O", material="resin", code="D1351"),
-        dict(kind="watch", status="cn", surfaces="O"),
-    ]
+    """The FHIR templates of :data:`MARK_SPECS`."""
     out = []
-    for spec in specs:
+    for spec in MARK_SPECS:
         mark = ChartMark(id="tmpl", patient="tmpl", tooth="30", date="2024-05-01", provider="dr-1", **spec)
         out.append(to_fhir(mark))
     return out

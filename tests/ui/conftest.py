@@ -66,3 +66,16 @@ def settings(tmp_path, qapp):
     s = Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     s.set("setting/idle_lock_minutes", 0)
     return s
+
+
+@pytest.fixture
+def window(qtbot, session, settings):
+    """The main window on the session, shown, with the three demo patients listed."""
+    from odonto_desk.ui.main_window import MainWindow
+
+    w = MainWindow(session, settings, sync=False)
+    qtbot.addWidget(w)
+    w.resize(1500, 900)
+    w.show()
+    qtbot.waitUntil(lambda: w.patients.count() == 3, timeout=5000)
+    return w

@@ -17,16 +17,6 @@ RIVERA = "demo-rivera"
 RIVERA_GPID = "APX-1A2B3C4D"
 
 
-@pytest.fixture
-def window(qtbot, session, settings):
-    w = MainWindow(session, settings, sync=False)
-    qtbot.addWidget(w)
-    w.resize(1500, 900)
-    w.show()
-    qtbot.waitUntil(lambda: w.patients.count() == 3, timeout=5000)
-    return w
-
-
 def open_patient(qtbot, w: MainWindow, patient_id: str) -> None:
     for i in range(w.patients.count()):
         if w.patients.item(i).data(Qt.ItemDataRole.UserRole).id == patient_id:

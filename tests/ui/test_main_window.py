@@ -9,17 +9,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractButton, QComboBox, QLineEdit, QListWidget, QSlider, QTableWidget
 
 from odonto_desk.domain.teeth import NumberingSystem
-from odonto_desk.ui.main_window import MainWindow
-
-
-@pytest.fixture
-def window(qtbot, session, settings):
-    w = MainWindow(session, settings, sync=False)
-    qtbot.addWidget(w)
-    w.resize(1400, 860)
-    w.show()
-    qtbot.waitUntil(lambda: w.patients.count() == 3, timeout=5000)
-    return w
 
 
 def test_finder_filters_by_name_gpid_and_birth_date(qtbot, window):
