@@ -10,6 +10,7 @@ says, ``base`` comes back unchanged, byte for byte after ``json.dumps``.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -50,8 +51,9 @@ def register(mapper: Mapper) -> Mapper:
     return mapper
 
 
+@functools.cache
 def _load_all() -> None:
-    """Import every resource module (importing one registers its mapper)."""
+    """Import every resource module once (importing one registers its mapper)."""
     import importlib
     import pkgutil
 
