@@ -105,6 +105,7 @@ class MainWindow(QMainWindow):
         lock_layout = QVBoxLayout(self.lock_page)
         self.lock_label = QLabel()
         self.lock_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.lock_label.setStyleSheet("font-size: 16pt;")
         self.unlock_button = QPushButton("Unlock")
         self.unlock_button.setAccessibleName("Unlock")
         lock_layout.addStretch()
@@ -125,8 +126,10 @@ class MainWindow(QMainWindow):
         take_theirs = QPushButton("Take &theirs")
         dock_body = QWidget()
         dl = QVBoxLayout(dock_body)
-        dl.addWidget(QLabel("These edits were changed on the server meanwhile. Nothing was overwritten: "
-                            "choose which version stands."))
+        explain = QLabel("These edits were changed on the server meanwhile. Nothing was overwritten: "
+                         "choose which version stands.")
+        explain.setWordWrap(True)
+        dl.addWidget(explain)
         dl.addWidget(self.conflict_list)
         row = QHBoxLayout()
         row.addWidget(keep_mine)
@@ -326,6 +329,8 @@ class MainWindow(QMainWindow):
 
     def show_conflicts(self) -> None:
         self.conflicts_dock.show()
+        # A side panel, not half the window: the chart stays usable beside it.
+        self.resizeDocks([self.conflicts_dock], [340], Qt.Orientation.Horizontal)
         sync_ops.conflicts(parent=self, service=self.sync_service).success(self._fill_conflicts).run(self.tasks)
 
     def _fill_conflicts(self, rows: list[ConflictRow]) -> None:
