@@ -38,11 +38,10 @@ from odonto_desk.ui.chart.tab import ChartTab
 from odonto_desk.ui.ops import patient as patient_ops
 from odonto_desk.ui.ops import sync as sync_ops
 from odonto_desk.ui.settings import Settings
+from odonto_desk.ui.tabs import TABS, TabContext, build_tab
 from odonto_desk.ui.tasks import TaskManager
 
 PROBE_MS = 10_000
-LATER_TABS = (("&Perio", "perio"), ("P&lan", "treatment plans"), ("L&edger", "the ledger and claims"),
-              ("La&b", "lab orders"), ("&Imaging", "radiographs and CBCT"))
 
 
 class MainWindow(QMainWindow):
@@ -84,12 +83,11 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Patient tabs")
         self.tabs.addTab(self.chart_tab, "&Chart")
-        for title, what in LATER_TABS:
-            page = QLabel(f"The {title.replace('&', '')} screen ({what}) is not built yet; its data already "
-                          "syncs with the server.")
-            page.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            page.setAccessibleName(title.replace("&", ""))
-            self.tabs.addTab(page, title)
+        context = TabContext(session, settings, self.tasks, self.undo_stack, catalog or demo_catalog(),
+                             self.numbering, status=lambda text: self.statusBar().showMessage(text, 8000))
+        self.patient_tabs = {spec.name: build_tab(spec, context) for spec in TABS}
+        for spec in TABS:
+            self.tabs.addTab(self.patient_tabs[spec.name], spec.title)
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.addWidget(self.header)
@@ -260,10 +258,14 @@ class MainWindow(QMainWindow):
         if row is None:
             self.header.setText("<i>No patient open</i>")
             self.chart_tab.open_patient(None)
+            for tab in self.patient_tabs.values():
+                tab.open_patient(None)  # type: ignore[attr-defined]
             return
         self.settings.set("persist/last_patient", row.id)
         self._header(row, None)
         self.chart_tab.open_patient(row.id)
+        for tab in self.patient_tabs.values():
+            tab.open_patient(row.id)  # type: ignore[attr-defined]
 
     def _on_chart_changed(self, view: ChartView) -> None:
         self._header(view.patient, view)
@@ -288,6 +290,8 @@ class MainWindow(QMainWindow):
         self.settings.set("setting/numbering", system.value)
         self.numbering_actions[system].setChecked(True)
         self.chart_tab.set_numbering(system)
+        for tab in self.patient_tabs.values():
+            tab.set_numbering(system)  # type: ignore[attr-defined]
 
     # --- sync ----------------------------------------------------------------------------------
 
@@ -318,7 +322,12 @@ class MainWindow(QMainWindow):
     def _after_sync(self, badge: SyncBadge) -> None:
         self._show_badge(badge)
         self.refresh_patients()
+        self.reload_tabs()
+
+    def reload_tabs(self) -> None:
         self.chart_tab.reload()
+        for tab in self.patient_tabs.values():
+            tab.reload()  # type: ignore[attr-defined]
 
     def _show_badge(self, badge: SyncBadge) -> None:
         self.sync_label.setText(badge.text)
@@ -349,7 +358,7 @@ class MainWindow(QMainWindow):
         if cid is None:
             return
         sync_ops.resolve(parent=self, service=self.sync_service, conflict_id=int(cid), keep=keep).success(  # type: ignore[arg-type]
-            lambda _: (self.show_conflicts(), self.chart_tab.reload())).run(self.tasks)
+            lambda _: (self.show_conflicts(), self.reload_tabs())).run(self.tasks)
 
     # --- print and export ----------------------------------------------------------------------
 
