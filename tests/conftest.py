@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import sqlite3
 from collections.abc import Iterator
 
 import httpx
@@ -11,8 +13,14 @@ import pytest
 from helpers import EXAMPLES_DIR, GPID, token_for
 from hypothesis import HealthCheck, settings
 
+from odonto_desk.api.auth import ApiKey
 from odonto_desk.sandbox.app import ServerConfig
 from odonto_desk.sandbox.runner import start_in_thread
+from odonto_desk.sandbox.seed import seed_demo_if_empty
+from odonto_desk.services.session import Role, Server, Session, User
+
+TODAY = dt.date(2026, 11, 25)
+DENTIST_KEY = "apx_sandbox_dentist_key"
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -60,3 +68,46 @@ def client_for(sandbox):
     yield make
     for c in made:
         c.close()
+
+
+# --- a seeded reference server per module, and a signed-in session on a copy of a synced cache -----
+# The server (demo patients seeded) and one synced cache are made once per module; each test gets
+# its own copy of that cache file (SQLite's backup API), so tests stay independent and fast.
+
+
+@pytest.fixture(scope="module")
+def ui_server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("apex")
+    running = start_in_thread(ServerConfig(db_path=folder / "apex.sqlite"))
+    seed_demo_if_empty(running.server)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def synced_cache(ui_server, tmp_path_factory):
+    path = tmp_path_factory.mktemp("template") / "cache.sqlite"
+    s = Session(User("Dr. Lee", Role.DENTIST), Server(base_url=ui_server.base_url), path,
+                credentials=ApiKey(DENTIST_KEY))
+    s.sync().run_once()
+    s.close()
+    return path
+
+
+def new_session(ui_server, template, path) -> Session:
+    src, dst = sqlite3.connect(template), sqlite3.connect(path)
+    with dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+    return Session(User("Dr. Lee", Role.DENTIST), Server(base_url=ui_server.base_url), path,
+                   credentials=ApiKey(DENTIST_KEY))
+
+
+@pytest.fixture
+def session(ui_server, synced_cache, tmp_path):
+    s = new_session(ui_server, synced_cache, tmp_path / "cache.sqlite")
+    yield s
+    s.close()

@@ -28,6 +28,7 @@ Choices made where the sources are silent, stated once here and in docs/perio-cl
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import json
 from collections.abc import Iterable, Sequence
@@ -47,7 +48,8 @@ from pydantic import (
 )
 
 from odonto_desk.domain.errors import DomainError, InvalidMeasurement, InvalidTooth, from_validation_error
-from odonto_desk.domain.perio import Site, check_gm, check_pd
+from odonto_desk.domain.perio import PerioExam, Site, ToothState, check_gm, check_pd, furcation_entrances
+from odonto_desk.domain.perio_indices import bleeding_index
 from odonto_desk.domain.teeth import Tooth, ToothType
 
 # --- thresholds (charting.md §2) -------------------------------------------------------------
@@ -877,3 +879,113 @@ def classify_json(text: str) -> str:
                           field="case") from None
     result = classify(PerioCase.from_dict(data))
     return json.dumps(result.model_dump(mode="json"), indent=2, ensure_ascii=False)
+
+
+# --- from a charted exam, and the clinician's confirmed result ------------------------------------
+
+
+def case_from_exam(exam: PerioExam, *, age: float | None = None, previous_stage: StageName | None = None,
+                   teeth_lost_to_periodontitis: int | None = None, **clinical: Any) -> PerioCase:
+    """The classifier's case from a charted exam, plus what the chart does not hold (``clinical``:
+    smoking, HbA1c, radiographic bone loss, complexity factors — any :class:`PerioCase` field).
+
+    Teeth present are the teeth neither missing nor implants (an implant is not a tooth to stage).
+    Furcation and mobility count as examined when the exam records any value of them. A Glickman
+    class IV is passed as III: both are through-and-through, the staging table's top class.
+    """
+    present = [t for t in exam.counted_teeth(include_implants=False) if exam.tooth_state(t) is ToothState.PRESENT]
+    sites = []
+    for tooth in present:
+        for site in Site:
+            r = exam.reading(tooth, site)
+            if r.pd is not None or r.gm is not None or r.bleeding:
+                sites.append({"tooth": tooth, "site": site, "pd": r.pd, "gm": r.gm, "bleeding": r.bleeding})
+    furcation: dict[Tooth, int] = {}
+    mobility: dict[Tooth, int] = {}
+    for tooth in present:
+        classes = [g.value for e in furcation_entrances(tooth) if (g := exam.furcation(tooth, e)) is not None]
+        if classes:
+            furcation[tooth] = min(3, max(classes))
+        grade = exam.mobility(tooth)
+        if grade is not None:
+            mobility[tooth] = grade.value
+    bop = bleeding_index(exam, include_implants=False).percent
+    data: dict[str, Any] = {
+        "age": age, "teeth_present": present, "sites": sites, "previous_stage": previous_stage,
+        "teeth_lost_to_periodontitis": teeth_lost_to_periodontitis,
+        "furcation": furcation or None, "mobility": mobility or None, "bop_percent": bop,
+    }
+    data.update(clinical)
+    return PerioCase.from_dict(data)
+
+
+def stage_rank(stage: StageName | None) -> int:
+    return ROMAN.index(stage) + 1 if stage else 0
+
+
+class PerioDiagnosis(_Model):
+    """The classification a clinician confirmed for one exam: what the rules proposed, what was
+    recorded, and why they differ. The stage never goes below the patient's highest stage so far."""
+
+    exam_id: str
+    patient: str
+    date: dt.date
+    clinician: str
+    diagnosis: Diagnosis
+    stage: StageName | None = None
+    grade: GradeName | None = None
+    extent: Extent | None = None
+    proposed_stage: StageName | None = None
+    proposed_grade: GradeName | None = None
+    reason: str = ""  # required when the recorded stage or grade is not the proposed one
+
+    @model_validator(mode="after")
+    def _explained(self) -> PerioDiagnosis:
+        if self.diagnosis == "periodontitis" and (self.stage is None or self.grade is None):
+            raise DomainError("periodontitis needs a stage and a grade", field="stage")
+        if self.diagnosis != "periodontitis" and (self.stage or self.grade or self.extent):
+            raise DomainError(f"{self.diagnosis} has no stage, grade or extent", field="stage")
+        overridden = (self.stage, self.grade) != (self.proposed_stage, self.proposed_grade)
+        if overridden and not self.reason.strip():
+            raise DomainError("say why the stage or grade differs from the proposed one", field="reason")
+        return self
+
+    @property
+    def overridden(self) -> bool:
+        return (self.stage, self.grade) != (self.proposed_stage, self.proposed_grade)
+
+
+def highest_stage(history: Iterable[PerioDiagnosis]) -> StageName | None:
+    """The highest stage ever recorded for a patient: the floor for every later classification."""
+    best: StageName | None = None
+    for d in history:
+        if stage_rank(d.stage) > stage_rank(best):
+            best = d.stage
+    return best
+
+
+def confirm(proposed: Classification, *, exam: PerioExam, clinician: str, history: Iterable[PerioDiagnosis] = (),
+            stage: StageName | None = None, grade: GradeName | None = None, reason: str = "") -> PerioDiagnosis:
+    """Record ``proposed`` (or the clinician's ``stage``/``grade`` with a ``reason``) for ``exam``.
+
+    A stage below the highest stage so far is refused: stages never regress (KP20 rule 6).
+    """
+    if exam.patient is None or exam.date is None:
+        raise DomainError("the exam needs a patient and a date before its classification is recorded",
+                          field="exam")
+    floor = highest_stage(history)
+    chosen_stage = stage if stage is not None else proposed.stage
+    chosen_grade = grade if grade is not None else proposed.grade
+    diagnosis = proposed.diagnosis
+    if chosen_stage is not None and diagnosis != "periodontitis":
+        diagnosis = "periodontitis"  # the clinician staged it: a periodontitis case by their judgement
+    if stage_rank(chosen_stage) < stage_rank(floor):
+        raise DomainError(f"the stage cannot go below Stage {floor}, the highest this patient has had: "
+                          "stages never regress", field="stage")
+    try:
+        return PerioDiagnosis(exam_id=exam.id, patient=exam.patient, date=exam.date, clinician=clinician,
+                              diagnosis=diagnosis, stage=chosen_stage, grade=chosen_grade,
+                              extent=proposed.extent if diagnosis == "periodontitis" else None,
+                              proposed_stage=proposed.stage, proposed_grade=proposed.grade, reason=reason)
+    except ValidationError as exc:
+        raise from_validation_error(exc, append_field=False) from None

@@ -625,6 +625,26 @@ class PerioExam:
         return f"PerioExam(id={self.id!r}, date={self.date}, sites={len(self._pd)} PD)"
 
 
+def states_from_chart(marks: Iterable[Any]) -> dict[Tooth, ToothState]:
+    """Missing teeth and implants as the restorative chart records them, for a new exam.
+
+    A tooth is missing when charted missing or extracted (done, not planned); an implant when an
+    implant is in place (done or existing, not planned), which also replaces a missing tooth. Primary and supernumerary teeth are not
+    perio teeth and are left out. ``marks`` are :class:`~odonto_desk.domain.chart.ChartMark`.
+    """
+    from odonto_desk.domain.chart import MarkKind, MarkStatus
+
+    out: dict[Tooth, ToothState] = {}
+    for m in marks:
+        if m.tooth not in PERIO_TEETH or m.status is MarkStatus.TREATMENT_PLANNED:
+            continue
+        if m.kind is MarkKind.IMPLANT:
+            out[m.tooth] = ToothState.IMPLANT
+        elif m.kind in (MarkKind.MISSING, MarkKind.EXTRACTION) and out.get(m.tooth) is not ToothState.IMPLANT:
+            out[m.tooth] = ToothState.MISSING
+    return out
+
+
 def _flag(flag: Flag | str) -> Flag:
     if flag.__class__ is Flag:
         return flag  # type: ignore[return-value]

@@ -16,6 +16,8 @@ left to right therefore gives DB, B, MB on 1–8 and MB, B, DB on 9–16; walkin
 reverses that. A one-tooth segment is walked left to right.
 
 Missing teeth are skipped; implants are stops like any tooth unless the caller skips them.
+:func:`reversed_path` walks every pass the other way (the hygienist turns round mid-exam): the
+passes keep their order, so the walk still snakes from one pass into the next.
 A UI calls :meth:`EntryPath.next` on every keystroke, so a built path holds its stops as a tuple
 and its neighbours in dicts (one lookup per call), and built paths are cached.
 """
@@ -235,6 +237,17 @@ def exam_path(exam: PerioExam, name: PathName | str = PathName.MAXILLARY_FIRST, 
     skip = {t for t in PERMANENT_TEETH if exam.tooth_state(t) is ToothState.MISSING
             or (not include_implants and exam.tooth_state(t) is ToothState.IMPLANT)}
     return entry_path(name, segments=segments, skip=skip)
+
+
+def reversed_path(path: EntryPath) -> EntryPath:
+    """``path`` with every pass walked the other way; reversing twice gives ``path`` back.
+
+    A pass 1→16 becomes 16→1, so on it the sites come in the opposite order too (§3.2), and the
+    next pass starts where the reversed one ends (maxillary-first reversed: 16→1 F, 1→16 L,
+    17→32 F, 32→17 L).
+    """
+    flipped = tuple(Segment(s.last, s.first, s.aspect) for s in path.segments)
+    return _build(path.name, flipped, path.skipped)
 
 
 @functools.lru_cache(maxsize=64)

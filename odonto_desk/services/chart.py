@@ -198,7 +198,7 @@ class ChartService:
     def _write(self, edit: ChartEdit) -> ChartEdit:
         cache = self.session.cache()
         user = self.session.user
-        gpid = self._gpid(edit.patient_id) if edit.after else None
+        gpid = self.gpid(edit.patient_id) if edit.after else None
         with transaction(cache.db):
             for resource in edit.after:
                 row = cache.row(resource["resourceType"], resource["id"])
@@ -213,7 +213,7 @@ class ChartService:
                 self.session.sync().wake()
         return edit
 
-    def _gpid(self, patient_id: str) -> str | None:
+    def gpid(self, patient_id: str) -> str | None:
         resource = self.session.cache().get("Patient", patient_id) or {}
         for ident in resource.get("identifier") or []:
             if ident.get("system") == GPID_SYSTEM:

@@ -38,6 +38,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from odonto_desk.domain.classification import PerioDiagnosis
 from odonto_desk.domain.errors import DomainError
 from odonto_desk.domain.people import DomainModel, new_id
 from odonto_desk.domain.perio import (
@@ -66,6 +67,7 @@ CS_PERIO_SCALE = codes.ODONTO_BASE + "CodeSystem/perio-scale"
 CS_TOOTH_STATE = codes.ODONTO_BASE + "CodeSystem/tooth-state"
 
 PANEL_CODE = "chart"
+DIAGNOSIS_CODE = "classification"
 _EXAM = {"coding": [{"system": codes.OBSERVATION_CATEGORY, "code": "exam", "display": "Exam"}]}
 _ID_RE = re.compile(r"^[A-Za-z0-9\-.]+$")
 
@@ -277,7 +279,11 @@ def is_perio_panel(r: Resource) -> bool:
 
 def is_perio_finding(r: Resource) -> bool:
     code = _perio_code(r) if r.get("resourceType") == "Observation" else None
-    return code is not None and code != PANEL_CODE
+    return code is not None and code not in (PANEL_CODE, DIAGNOSIS_CODE)
+
+
+def is_perio_diagnosis(r: Resource) -> bool:
+    return r.get("resourceType") == "Observation" and code_in(r.get("code"), codes.CS_PERIO) == DIAGNOSIS_CODE
 
 
 def _read_effective(value: Any) -> dt.datetime | dt.date | None:
@@ -392,6 +398,58 @@ _OWNED = ("contained", "extension", "status", "category", "code", "subject", "ef
           "valueQuantity", "valueBoolean", "valueInteger", "valueCodeableConcept", "method", "bodySite", "note",
           "hasMember", "component")
 
+# --- the confirmed classification -----------------------------------------------------------------
+
+_DIAGNOSIS_PARTS = ("diagnosis", "stage", "grade", "extent", "proposed_stage", "proposed_grade")
+
+
+def build_diagnosis(d: PerioDiagnosis) -> Resource:
+    """One Observation per confirmed classification, derived from the exam's panel; the reason for
+    an override is its note, the clinician its performer (by name: a user, not a Practitioner)."""
+    parts = [{"code": {"coding": [{"system": codes.CS_PERIO, "code": name.replace("_", "-")}]}, "valueString": v}
+             for name in _DIAGNOSIS_PARTS if (v := getattr(d, name)) is not None]
+    summary = d.diagnosis if d.stage is None else f"periodontitis Stage {d.stage} Grade {d.grade}" + (
+        f", {d.extent}" if d.extent else "")
+    return clean({
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [_EXAM],
+        "code": {"coding": [{"system": codes.CS_PERIO, "code": DIAGNOSIS_CODE}],
+                 "text": "Periodontal classification (2017 AAP/EFP)"},
+        "subject": ref("Patient", d.patient),
+        "effectiveDateTime": d.date.isoformat(),
+        "performer": [{"display": d.clinician}],
+        "valueString": summary,
+        "derivedFrom": [ref("Observation", d.exam_id)],
+        "note": [{"text": d.reason}] if d.reason else [],
+        "component": parts,
+    })
+
+
+def read_diagnosis(r: Resource) -> PerioDiagnosis:
+    if not is_perio_diagnosis(r):
+        raise FhirMappingError("not a perio classification", path="Observation.code")
+    values: dict[str, Any] = {}
+    for i, c in enumerate(r.get("component") or []):
+        name = (code_in(c.get("code"), codes.CS_PERIO) or "").replace("-", "_")
+        if name not in _DIAGNOSIS_PARTS:
+            raise FhirMappingError(f"unknown classification part {name!r}", path=f"Observation.component[{i}].code")
+        values[name] = c.get("valueString")
+    derived = r.get("derivedFrom") or [None]
+    performers = r.get("performer") or [{}]
+    return construct(
+        PerioDiagnosis, "Observation", {"exam_id": "derivedFrom", "reason": "note", "clinician": "performer"},
+        exam_id=ref_id(derived[0], "Observation", "Observation.derivedFrom[0]", required=True),
+        patient=ref_id(r.get("subject"), "Patient", "Observation.subject", required=True),
+        date=_read_effective(r.get("effectiveDateTime")),
+        clinician=(performers[0] or {}).get("display") or "",
+        reason="\n".join(n.get("text", "") for n in r.get("note") or []),
+        **values,
+    )
+
+
+register(Mapper(resource_types=("Observation",), domain_type=PerioDiagnosis, build=build_diagnosis,
+                read=read_diagnosis, owned=(*_OWNED, "valueString", "derivedFrom"), accepts=is_perio_diagnosis))
 register(Mapper(resource_types=("Observation",), domain_type=PerioFinding, build=build_finding, read=read_finding,
                 owned=_OWNED, accepts=is_perio_finding))
 register(Mapper(resource_types=("Observation",), domain_type=PerioPanel, build=build_panel, read=read_panel,
@@ -401,7 +459,7 @@ register(Mapper(resource_types=("Observation",), domain_type=PerioPanel, build=b
 # --- whole exams -----------------------------------------------------------------------------------
 
 
-def _member_id(exam_id: str, suffix: str) -> str:
+def member_id(exam_id: str, suffix: str) -> str:
     """``<exam id>-<suffix>``; a hash of the exam id stands in when that is not a valid FHIR id."""
     head = exam_id
     if not _ID_RE.match(exam_id) or len(exam_id) + 1 + len(suffix) > 64:
@@ -415,7 +473,7 @@ def exam_findings(exam: PerioExam) -> list[PerioFinding]:
     out: list[PerioFinding] = []
 
     def add(suffix: str, **fields: Any) -> None:
-        out.append(PerioFinding(id=_member_id(exam.id, suffix), **common, **fields))
+        out.append(PerioFinding(id=member_id(exam.id, suffix), **common, **fields))
 
     for tooth in PERMANENT_TEETH:
         t = tooth.universal
