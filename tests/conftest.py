@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sqlite3
@@ -10,7 +9,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from helpers import EXAMPLES_DIR, GPID, token_for
+from helpers import DENTIST_KEY, EXAMPLES_DIR, GPID, token_for
 from hypothesis import HealthCheck, settings
 
 from odonto_desk.api.auth import ApiKey
@@ -18,9 +17,6 @@ from odonto_desk.sandbox.app import ServerConfig
 from odonto_desk.sandbox.runner import start_in_thread
 from odonto_desk.sandbox.seed import seed_demo_if_empty
 from odonto_desk.services.session import Role, Server, Session, User
-
-TODAY = dt.date(2026, 11, 25)
-DENTIST_KEY = "apx_sandbox_dentist_key"
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 

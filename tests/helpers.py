@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import httpx
 
+TODAY = dt.date(2026, 11, 25)  # the day the UI and service tests run "on"
+DENTIST_KEY = "apx_sandbox_dentist_key"
 GPID = "APX-1A2B3C4D"  # the GPID of tests/data/fhir-examples/patient.json
 
 
@@ -25,3 +28,23 @@ EXAMPLES_DIR = Path(__file__).resolve().parent / "data" / "fhir-examples"
 def example_files() -> list[Path]:
     """The reference examples (copied from shared/reference/fhir-examples)."""
     return sorted(EXAMPLES_DIR.glob("*.json"))
+
+
+def difference(a, b):  # type: ignore[no-untyped-def]
+    """Share of pixels of two QImages whose colour differs by more than 48 in a channel, and a diff
+    picture. Qt is imported here, so the tests that need no Qt do not load it."""
+    from PySide6.QtGui import QColor, QImage
+
+    diff = QImage(a.size(), QImage.Format.Format_RGB32)
+    diff.fill(QColor("white"))
+    bad = 0
+    for y in range(a.height()):
+        for x in range(0, a.width()):
+            pa, pb = a.pixel(x, y), b.pixel(x, y)
+            if pa == pb:
+                continue
+            d = max(abs(((pa >> s) & 255) - ((pb >> s) & 255)) for s in (0, 8, 16))
+            if d > 48:
+                bad += 1
+                diff.setPixelColor(x, y, QColor("red"))
+    return bad / (a.width() * a.height()), diff

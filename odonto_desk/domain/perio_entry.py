@@ -346,6 +346,12 @@ class PerioEntry:
                 self.stop = nxt
         return self._record(run)
 
+    def press_digit(self, d: int, *, ctrl: bool = False, alt: bool = False, shift: bool = False) -> Outcome:
+        """A digit key with its modifiers, as the module text lists them for each row."""
+        if self.row is Row.GM:
+            return self.digit(d, plus10=alt, negative=ctrl, bleeding=shift)
+        return self.digit(d, plus10=ctrl or alt, bleeding=shift)
+
     def _cell(self, row: Row, stop: Stop) -> Cell:
         if row is Row.MOBILITY:
             return ("mobility", stop.tooth, None)
@@ -465,6 +471,9 @@ class PerioEntry:
                 if side:
                     self.stop = side[0]
         return self._record(run, keep=False)
+
+    def toggle_triplet(self) -> Outcome:
+        return self.set_triplet(not self.triplet)
 
     def reverse(self) -> Outcome:
         """Walk every pass the other way from here on; the cursor stays where it is."""

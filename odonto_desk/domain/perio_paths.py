@@ -59,6 +59,12 @@ _FACIAL_LTR = {Side.RIGHT: (Site.DB, Site.B, Site.MB), Side.LEFT: (Site.MB, Site
 _LINGUAL_LTR = {Side.RIGHT: (Site.DL, Site.L, Site.ML), Side.LEFT: (Site.ML, Site.L, Site.DL)}
 
 
+def chart_sites(tooth: Tooth, aspect: Aspect | str) -> tuple[Site, Site, Site]:
+    """The tooth's three sites of ``aspect`` from left to right on the dentist's-view chart."""
+    table = _FACIAL_LTR if _aspect(aspect) is Aspect.FACIAL else _LINGUAL_LTR
+    return table[tooth.side]  # type: ignore[return-value]
+
+
 def _column(tooth: Tooth) -> int:
     """Chart column 0–15 from the left: #1 and #32 at column 0."""
     return int(tooth.chart_index[1])

@@ -219,6 +219,11 @@ class PerioService:
             return local_id
         return cache.server_id_for("Observation", local_id) or local_id
 
+    def record_printed(self, patient_id: str) -> None:
+        user = self.session.user
+        self.session.cache().audit.record(user.name, user.role.value, "printed", "Patient", patient_id, None,
+                                          "perio exam printed to PDF")
+
     # --- classification --------------------------------------------------------------------------
 
     def classify(self, chart: PerioChart, exam: PerioExam, **clinical: Any) -> Classification:

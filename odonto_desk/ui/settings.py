@@ -43,6 +43,28 @@ def _url(v: Any) -> str:
     return s.rstrip("/")
 
 
+def _perio_path(v: Any) -> str:
+    s = str(v)
+    if s not in ("maxillary-first", "facials-first", "mandibular-lingual-first"):
+        raise ValueError(f"{s!r} is not a perio path preset")
+    return s
+
+
+def _flag(v: Any) -> bool:
+    if isinstance(v, str):
+        if v.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"{v!r} is not true or false")
+        return v.lower() in ("true", "1")
+    return bool(v)
+
+
+def _mm(v: Any) -> int:
+    n = int(v)
+    if not 0 <= n <= 19:
+        raise ValueError(f"{n} mm is out of range 0–19")
+    return n
+
+
 def _role(v: Any) -> str:
     s = str(v)
     if s not in ("", "dentist", "hygienist", "front-desk"):
@@ -56,6 +78,14 @@ OPTIONS: dict[str, Option] = {o.key: o for o in (
     Option("setting/palette", "okabe-ito", lambda v: {"okabe-ito": "okabe-ito"}[str(v)], "Status palette"),
     Option("setting/server_url", "", _url, "Apex server (blank: the embedded reference server)"),
     Option("setting/idle_lock_minutes", 10, _minutes, "Lock after idle (minutes, 0 = never)"),
+    Option("setting/perio_path", "maxillary-first", _perio_path, "Perio entry path"),
+    Option("setting/perio_implants", True, _flag, "Perio path stops at implants"),
+    Option("setting/perio_red_pd", 4, _mm, "Perio: PD shown red from (mm)"),
+    Option("setting/perio_red_gm", 2, _mm, "Perio: recession shown red from (mm)"),
+    Option("setting/perio_red_cal", 6, _mm, "Perio: CAL shown red from (mm)"),
+    Option("setting/perio_red_mgj", 2, _mm, "Perio: MGJ shown red up to (mm)"),
+    Option("setting/perio_red_furcation", 1, _mm, "Perio: furcation shown red from (class)"),
+    Option("setting/perio_red_mobility", 1, _mm, "Perio: mobility shown red from (grade)"),
     Option("persist/user", "", str, "Last user"),
     Option("persist/role", "", _role, "Last role"),
     Option("persist/geometry", b"", bytes, "Window geometry"),

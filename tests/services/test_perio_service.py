@@ -5,7 +5,7 @@ what was cleared, and the classification recorded with its override and its neve
 from __future__ import annotations
 
 import pytest
-from conftest import TODAY
+from helpers import TODAY
 
 from odonto_desk.api.auth import ApiKey
 from odonto_desk.api.client import ApexClient

@@ -12,8 +12,9 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers import difference
 from PySide6.QtCore import QSize
-from PySide6.QtGui import QColor, QImage
+from PySide6.QtGui import QImage
 
 from odonto_desk.domain.chart import ChartMark
 from odonto_desk.domain.demo import demo_patients
@@ -73,23 +74,6 @@ def render(qapp, dentition: Dentition, marks: list[ChartMark], numbering: Number
     image = og.grab_chart(SIZE).toImage().convertToFormat(QImage.Format.Format_RGB32)
     og.deleteLater()
     return image
-
-
-def difference(a: QImage, b: QImage) -> tuple[float, QImage]:
-    """Share of pixels whose colour differs by more than 48 in a channel, and a diff picture."""
-    diff = QImage(a.size(), QImage.Format.Format_RGB32)
-    diff.fill(QColor("white"))
-    bad = 0
-    for y in range(a.height()):
-        for x in range(0, a.width()):
-            pa, pb = a.pixel(x, y), b.pixel(x, y)
-            if pa == pb:
-                continue
-            d = max(abs(((pa >> s) & 255) - ((pb >> s) & 255)) for s in (0, 8, 16))
-            if d > 48:
-                bad += 1
-                diff.setPixelColor(x, y, QColor("red"))
-    return bad / (a.width() * a.height()), diff
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
