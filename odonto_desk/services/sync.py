@@ -1,12 +1,32 @@
-"""What the status bar and the conflicts panel ask of sync. Plain blocking Python, no Qt."""
+"""What the status bar and the conflicts panel ask of sync. Plain blocking Python, no Qt.
+
+Live refresh: :meth:`SyncService.start_webhooks` runs a loopback receiver for the server's
+``odonto.treatment_plan.updated`` deliveries, applies each through the sync engine (a pull of the
+patient it names) and tells the caller which patient changed. The 30 s pull stays as the fallback
+for whatever a lost delivery would have said.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from odonto_desk.services.session import Session
+from odonto_desk.fhir.codes import GPID_SYSTEM
+from odonto_desk.services.session import SECRET_SERVICE, Session
+from odonto_desk.store.cache import Cache
+
+if TYPE_CHECKING:
+    from odonto_desk.api.webhooks import WebhookReceiver
+    from odonto_desk.store.secrets import SecretStore
+
+log = logging.getLogger(__name__)
+PLAN_UPDATED = "odonto.treatment_plan.updated"
+SUBSCRIPTION_STATE = "webhook:subscription"  # our current subscription's id on the server (not a secret)
 
 
 @dataclass(frozen=True)
@@ -43,12 +63,91 @@ class ConflictRow:
     server_version: str | None
 
 
+@dataclass
+class WebhookLink:
+    """A running receiver and the server subscription that feeds it."""
+
+    receiver: WebhookReceiver
+    subscription_id: str
+
+    @property
+    def url(self) -> str:
+        return self.receiver.url
+
+    def stop(self) -> None:
+        self.receiver.stop()
+
+
 class SyncService:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, secret_store: SecretStore | None = None) -> None:
         self.session = session
+        self.secret_store = secret_store  # where the webhook secret is kept (default: the OS keyring or file)
 
     def start(self, interval: float = 30.0) -> None:
         self.session.sync().start(interval)
+
+    def start_webhooks(self, on_patient: Callable[[str], None], *, secret_store: SecretStore | None = None,
+                       host: str = "127.0.0.1", port: int = 0) -> WebhookLink:
+        """Receive plan changes as they happen; ``on_patient(patient_id)`` runs on a receiver thread.
+
+        The signing secret is made once and kept in the secret store (never logged); each start
+        subscribes the new receiver address and deactivates the previous subscription, so a server
+        never keeps posting to a port this app no longer listens on.
+        """
+        from odonto_desk.api.webhooks import WebhookReceiver
+
+        engine = self.session.sync()
+        client = self.session.client()
+        secret = self._webhook_secret(secret_store)
+
+        def deliver(event: dict[str, Any]) -> None:
+            try:
+                engine.on_webhook(event)
+                for pid in self._patients_with_gpid(event.get("patient_gpid")):
+                    on_patient(pid)
+            except Exception as exc:  # the receiver thread must answer; the 30 s pull catches up
+                log.warning("webhook %s not applied: %s", event.get("event"), type(exc).__name__)
+
+        receiver = WebhookReceiver(lambda: [secret], engine.first_delivery, deliver, host=host, port=port).start()
+        try:
+            answer = client.subscribe_webhook(receiver.url, [PLAN_UPDATED], secret=secret)
+        except Exception:
+            receiver.stop()
+            raise
+        cache = self.session.cache()
+        previous = cache.get_state(SUBSCRIPTION_STATE)
+        if previous and previous != answer["id"]:
+            with contextlib.suppress(Exception):  # already gone, or another key's: nothing to undo
+                client.deactivate_webhook(previous)
+        cache.set_state(SUBSCRIPTION_STATE, str(answer["id"]))
+        return WebhookLink(receiver, str(answer["id"]))
+
+    def start_live_refresh(self, on_patient: Callable[[str], None]) -> WebhookLink | None:
+        """:meth:`start_webhooks`, or None when the server or our scopes do not allow it (the pull remains)."""
+        try:
+            return self.start_webhooks(on_patient)
+        except Exception as exc:
+            log.warning("no live refresh (webhooks unavailable): %s: %s", type(exc).__name__, exc)
+            return None
+
+    def _webhook_secret(self, store: SecretStore | None) -> str:
+        from odonto_desk.store.secrets import SecretStore
+
+        store = store or self.secret_store or SecretStore()
+        name = f"{self.session.server.base_url}|{self.session.user.role.value}|webhook-secret"
+        secret = store.load(SECRET_SERVICE, name)
+        if not secret:
+            secret = "whsec_" + secrets.token_urlsafe(32)
+            store.store(SECRET_SERVICE, name, secret)
+        return secret
+
+    def _patients_with_gpid(self, gpid: object) -> list[str]:
+        """Local patient ids for a GPID (its own connection: called on a receiver thread)."""
+        if not isinstance(gpid, str) or not gpid:
+            return []
+        with Cache(self.session.cache_path) as cache:
+            return [p["id"] for p in cache.of_type("Patient")
+                    if any(i.get("system") == GPID_SYSTEM and i.get("value") == gpid for i in p.get("identifier") or [])]
 
     def badge(self, *, probe: bool = True) -> SyncBadge:
         s = self.session.sync_status(probe=probe)

@@ -13,7 +13,10 @@
   titled phase survives; ``detail.description`` also says "Phase 1 (priority: urgent)" for
   people, and is how phase and priority are read from a plan without our extensions
   (``careplan-treatment-plan.json``);
-* the Apex plan id (CP-001) is an ``identifier`` in the care-plan-id system.
+* the Apex plan id (CP-001) is an ``identifier`` in the care-plan-id system;
+* the patient's signature under the presented plan is our ``plan-signature`` extension on the
+  CarePlan (signer, time, the PNG as an ``Attachment``): it attests to this version of the plan,
+  so it travels and is versioned with it, and needs no write scope beyond the plan's own.
 
 A line with no ``id`` on its activity is named ``item-<n>`` by position, so reading the same
 resource twice gives the same plan.
@@ -21,13 +24,23 @@ resource twice gives the same plan.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from decimal import Decimal
 from typing import Any
 
 from odonto_desk.domain.billing import to_amount
 from odonto_desk.domain.errors import DomainError
-from odonto_desk.domain.plan import ItemStatus, Phase, PlanItem, PlanStatus, Priority, TreatmentPlan
+from odonto_desk.domain.plan import (
+    ItemStatus,
+    Phase,
+    PlanItem,
+    PlanSignature,
+    PlanStatus,
+    Priority,
+    TreatmentPlan,
+)
 from odonto_desk.fhir import codes
 from odonto_desk.fhir.errors import FhirMappingError
 from odonto_desk.fhir.mapping import Mapper, Resource, register
@@ -37,6 +50,7 @@ from odonto_desk.fhir.teeth import read_surfaces, read_tooth_extensions, tooth_e
 # URIs this module adds (see fhir/codes.py for the rest).
 EXT_PLAN_ITEM = codes.ODONTO_BASE + "StructureDefinition/plan-item"
 EXT_PLAN_PHASE = codes.ODONTO_BASE + "StructureDefinition/plan-phase"
+EXT_PLAN_SIGNATURE = codes.ODONTO_BASE + "StructureDefinition/plan-signature"
 
 _DENTAL = {"coding": [{"system": codes.DENTAL_CATEGORY, "code": "dental", "display": "Dental"}]}
 _PHASE_RE = re.compile(r"\bPhase (\d+)\b")
@@ -72,6 +86,14 @@ def _phase_extension(phase: Phase) -> dict[str, Any]:
     return {"url": EXT_PLAN_PHASE, "extension": subs}
 
 
+def _signature_extension(sig: PlanSignature) -> dict[str, Any]:
+    return {"url": EXT_PLAN_SIGNATURE, "extension": [
+        _sub("signer", "valueString", sig.signer),
+        _sub("signed", "valueDateTime", sig.signed.isoformat()),
+        _sub("image", "valueAttachment", {"contentType": "image/png", "data": sig.base64}),
+    ]}
+
+
 def _activity(item: PlanItem, phase: Phase) -> dict[str, Any]:
     referenced = item.service_request is not None
     ext = [_item_extension(item, phase.number, referenced)]
@@ -93,7 +115,8 @@ def build_plan(plan: TreatmentPlan) -> Resource:
     return clean({
         "resourceType": "CarePlan",
         "id": plan.id,
-        "extension": [_phase_extension(p) for p in plan.phases],
+        "extension": [_phase_extension(p) for p in plan.phases]
+        + ([_signature_extension(plan.signature)] if plan.signature else []),
         "identifier": [{"system": codes.CARE_PLAN_ID_SYSTEM, "value": plan.care_plan_id}] if plan.care_plan_id else [],
         "status": plan.status.value,
         "intent": "plan",
@@ -205,6 +228,24 @@ def _read_phases(r: Resource) -> dict[int, str]:
     return titles
 
 
+def _read_signature(r: Resource) -> PlanSignature | None:
+    at = next((i for i, e in enumerate(r.get("extension") or []) if e.get("url") == EXT_PLAN_SIGNATURE), None)
+    if at is None:
+        return None
+    path = f"CarePlan.extension[{at}]"
+    subs = _subs(r["extension"][at])
+    image = subs.get("image", {}).get("valueAttachment") or {}
+    if image.get("contentType") != "image/png":
+        raise FhirMappingError("a plan signature is a PNG image", path=f"{path}.extension.valueAttachment")
+    try:
+        png = base64.b64decode(image.get("data") or "", validate=True)
+    except (binascii.Error, ValueError):
+        raise FhirMappingError("the signature image is not base64", path=f"{path}.extension.valueAttachment") from None
+    return construct(PlanSignature, path, {"png": "extension", "signer": "extension", "signed": "extension"},
+                     png=png, signer=subs.get("signer", {}).get("valueString") or "",
+                     signed=parse_datetime(subs.get("signed", {}).get("valueDateTime"), f"{path}.extension"))
+
+
 def read_plan(r: Resource) -> TreatmentPlan:
     if r.get("resourceType") != "CarePlan":
         raise FhirMappingError(f"a treatment plan is a CarePlan, not {r.get('resourceType')}", path="resourceType")
@@ -231,6 +272,7 @@ def read_plan(r: Resource) -> TreatmentPlan:
         created=parse_datetime(r.get("created"), "CarePlan.created"),
         author=ref_id(r.get("author"), "Practitioner", "CarePlan.author"),
         phases=tuple(phases),
+        signature=_read_signature(r),
     )
 
 
