@@ -10,6 +10,8 @@ Rules kept here, once:
   (:func:`odonto_desk.domain.surfaces.claim_surfaces`).
 * A claim has one currency; its total is the sum of its line nets, computed, never stored, so it
   cannot disagree with the lines.
+* Work is posted on or after the day it is done, never ahead (:func:`check_posting`), and a claim
+  is scrubbed before it is sent (:func:`scrub_claim`): every reason a payer would reject it, listed.
 """
 
 from __future__ import annotations
@@ -17,17 +19,25 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from odonto_desk.domain.cdt import check_code, normalize_code
+from odonto_desk.domain.cdt import Catalog, check_code, normalize_code
 from odonto_desk.domain.errors import DomainError, InvalidSurface
 from odonto_desk.domain.people import DomainModel, ZonedDateTime, new_id
-from odonto_desk.domain.surfaces import Surface, claim_surfaces, format_surfaces, normalize_surface
-from odonto_desk.domain.teeth import Tooth
+from odonto_desk.domain.surfaces import (
+    Surface,
+    claim_surfaces,
+    facial_letter,
+    format_surfaces,
+    normalize_surface,
+    parse_surfaces,
+)
+from odonto_desk.domain.teeth import NumberingSystem, Tooth
 
 CENT = Decimal("0.01")
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
@@ -391,3 +401,189 @@ class ClaimResponse(DomainModel):
             for code, amount in item.amounts():
                 out[code] = out.get(code, Decimal("0.00")) + amount
         return out
+
+
+# --- posting: what the user typed, checked field by field ---------------------------------------
+
+
+@dataclass(frozen=True)
+class PostingInput:
+    """One procedure as typed on the posting form; every field still raw text (tooth in ``numbering``)."""
+
+    code: str
+    tooth: str = ""
+    surfaces: str = ""
+    fee: str = ""
+    date: dt.date | None = None
+    provider: str | None = None  # Practitioner id
+
+
+@dataclass(frozen=True)
+class PostingCheck:
+    """The verdict on a :class:`PostingInput`: a message per field at fault, or the values to post."""
+
+    problems: dict[str, str]
+    code: str | None = None
+    tooth: Tooth | None = None
+    surfaces: frozenset[Surface] = frozenset()
+    fee: Decimal | None = None
+    date: dt.date | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_service_date(day: dt.date | None, today: dt.date) -> dt.date:
+    """The date of service: required, never after today (work is posted once it is done)."""
+    if day is None:
+        raise DomainError("the date of service is required", field="date")
+    if day > today:
+        raise DomainError(f"{day.isoformat()} is in the future: post work on or after the day it is done",
+                          field="date")
+    return day
+
+
+def check_posting(entry: PostingInput, catalog: Catalog, *, today: dt.date,
+                  numbering: NumberingSystem = NumberingSystem.UNIVERSAL) -> PostingCheck:
+    """Check every field, not only the first bad one, so the form can say all that is wrong at once.
+
+    The code must be in the practice's list (a fee posted under a code the practice does not bill
+    cannot be claimed), the tooth and surfaces must exist and fit the code (surfaces required, count
+    matching the code, with the code that would fit suggested), the fee must be a positive amount.
+    """
+    problems: dict[str, str] = {}
+
+    def attempt(fieldname: str, read: Any) -> Any:
+        try:
+            return read()
+        except DomainError as exc:
+            problems[fieldname] = exc.message
+            return None
+
+    code = attempt("code", lambda: normalize_code(entry.code))
+    if code is not None and code not in catalog:
+        problems["code"] = f"{code} is not in the practice's code list"
+        code = None
+    tooth = attempt("tooth", lambda: Tooth.parse(entry.tooth, numbering)) if entry.tooth.strip() else None
+    surfaces: frozenset[Surface] = frozenset()
+    if entry.surfaces.strip():
+        if tooth is not None:
+            surfaces = attempt("surfaces", lambda: parse_surfaces(entry.surfaces, tooth)) or frozenset()
+        elif "tooth" not in problems:
+            problems["tooth"] = "give the tooth these surfaces are on"
+    fee = attempt("fee", lambda: to_amount(entry.fee.replace("$", "").replace(",", "")))
+    if not entry.fee.strip():
+        problems["fee"] = "the fee is required"
+    elif fee is not None and fee == 0:
+        problems["fee"] = "the fee must be more than 0.00 (post a no-charge service with its usual fee)"
+    date = attempt("date", lambda: check_service_date(entry.date, today))
+    if not entry.provider:
+        problems["provider"] = "choose the provider who did the work"
+    if code is not None and "tooth" not in problems and "surfaces" not in problems:
+        try:
+            catalog.check(code, tooth, surfaces)
+        except DomainError as exc:
+            problems[exc.field if exc.field in ("tooth", "surfaces") else "code"] = exc.message
+    return PostingCheck(problems, code, tooth, surfaces, fee, date)
+
+
+# --- the claim scrubber: what a payer would reject, found before anything is sent ---------------
+
+
+@dataclass(frozen=True)
+class ClaimLine:
+    """A posted charge as a claim line before the claim form's conversions (surfaces as charted, V kept)."""
+
+    charge: str  # ChargeItem id
+    code: str
+    tooth: Tooth | None
+    surfaces: frozenset[Surface]
+    fee: Decimal
+    date: dt.date | None
+    procedure: str | None = None
+    billed: bool = False  # already on a claim
+
+    @classmethod
+    def of(cls, charge: ChargeItem) -> ClaimLine:
+        return cls(charge.id, charge.code, charge.tooth, charge.surfaces, charge.fee, charge.date, charge.procedure,
+                   charge.status is ChargeStatus.BILLED)
+
+    def item(self, sequence: int) -> ClaimItem:
+        """The claim line as sent (V becomes the tooth's facial letter); valid once the scrubber passed it."""
+        return ClaimItem(sequence=sequence, code=self.code, tooth=self.tooth, surfaces=self.surfaces, fee=self.fee,
+                         date=self.date, procedure=self.procedure)
+
+
+@dataclass(frozen=True)
+class ScrubIssue:
+    """One reason a payer would reject the claim; ``line`` is the 1-based claim line (None: the whole claim)."""
+
+    rule: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}" if self.line is not None else self.message
+
+
+def _claim_letters(line: ClaimLine) -> frozenset[Surface]:
+    return frozenset(claim_surfaces(line.surfaces, line.tooth)) if line.tooth is not None else line.surfaces
+
+
+def _scrub_line(n: int, line: ClaimLine, coverage: Coverage | None, catalog: Catalog,
+                today: dt.date) -> list[ScrubIssue]:
+    issues: list[ScrubIssue] = []
+    if line.billed:
+        issues.append(ScrubIssue("billed", f"{line.code} is already on a claim", n))
+    if line.fee <= 0:
+        issues.append(ScrubIssue("fee", f"the fee {line.fee} must be more than 0.00", n))
+    if line.date is None:
+        issues.append(ScrubIssue("date", "the date of service is missing", n))
+    elif line.date > today:
+        issues.append(ScrubIssue("date", f"the date of service {line.date.isoformat()} is in the future", n))
+    elif coverage is not None and coverage.status is FinancialStatus.ACTIVE and not coverage.covers(line.date):
+        issues.append(ScrubIssue("coverage", f"the coverage is not in force on {line.date.isoformat()}", n))
+    letters = _claim_letters(line)
+    if line.tooth is not None and Surface.V in line.surfaces and len(letters) < len(line.surfaces):
+        facial = facial_letter(line.tooth).value
+        issues.append(ScrubIssue(
+            "class-v", f"{format_surfaces(line.surfaces)} on tooth {line.tooth.universal}: on a claim V is sent as "
+            f"{facial}, which leaves {format_surfaces(letters)}; post {line.code} again with the surfaces the "
+            "claim can carry", n))
+        return issues
+    try:
+        catalog.check(line.code, line.tooth, letters)
+    except DomainError as exc:
+        rule = {"tooth": "tooth", "surfaces": "surfaces"}.get(exc.field or "", "code")
+        issues.append(ScrubIssue(rule, exc.message, n))
+    return issues
+
+
+def scrub_claim(lines: Sequence[ClaimLine], coverage: Coverage | None, catalog: Catalog, *,
+                today: dt.date) -> list[ScrubIssue]:
+    """Everything a payer would reject in a claim of ``lines`` under ``coverage``, in line order.
+
+    Pure and complete (not the first problem only), so the screen can list every fix before the
+    claim is sent. Rules: a claim needs lines and a coverage that is active; each line needs a
+    positive fee, a date of service not in the future and inside the coverage period, a tooth when
+    its code needs one, surfaces that fit the code *as the claim carries them* (V converted to B/F,
+    so charted ``BV`` is one surface on the claim), no line repeated, and no charge claimed twice.
+    """
+    issues: list[ScrubIssue] = []
+    if not lines:
+        issues.append(ScrubIssue("no-lines", "choose at least one posted procedure"))
+    if coverage is None:
+        issues.append(ScrubIssue("no-coverage", "the patient has no dental coverage on file to bill"))
+    elif coverage.status is not FinancialStatus.ACTIVE:
+        issues.append(ScrubIssue("coverage", f"the coverage is {coverage.status.value}, not active"))
+    seen: dict[tuple[Any, ...], int] = {}
+    for n, line in enumerate(lines, start=1):
+        issues += _scrub_line(n, line, coverage, catalog, today)
+        key = (line.code, line.tooth, _claim_letters(line), line.date)
+        if key in seen:
+            issues.append(ScrubIssue("duplicate", f"{line.code} repeats line {seen[key]} (same tooth, surfaces and "
+                                     "date)", n))
+        else:
+            seen[key] = n
+    return issues

@@ -36,6 +36,7 @@ from odonto_desk.domain.billing import (
     Relationship,
     to_amount,
 )
+from odonto_desk.domain.chart import ChartMark, MarkStatus, kind_for_code
 from odonto_desk.domain.errors import DomainError
 from odonto_desk.domain.surfaces import sort_surfaces
 from odonto_desk.fhir import codes
@@ -51,6 +52,7 @@ from odonto_desk.fhir.resources._common import (
     ref,
     ref_id,
 )
+from odonto_desk.fhir.resources.chart import build_mark
 from odonto_desk.fhir.teeth import (
     apex_tooth_block,
     claim_tooth_codeable,
@@ -196,6 +198,61 @@ def read_charge(r: Resource) -> ChargeItem:
         encounter=ref_id(r.get("context"), "Encounter", "ChargeItem.context"),
         status=enum_of(ChargeStatus, r.get("status"), "ChargeItem.status"),
     )
+
+
+def charge_billed(r: Resource) -> Resource:
+    """The same ledger line, now on a claim: a second claim for it is caught by the scrubber."""
+    if r.get("resourceType") != "ChargeItem":
+        raise FhirMappingError("only a ChargeItem is billed", path="resourceType")
+    return {**r, "status": ChargeStatus.BILLED.value}
+
+
+# --- the Procedure a posted charge bills ----------------------------------------------------------
+
+
+def _completed_mark(c: ChargeItem, planned: ChartMark | None) -> ChartMark | None:
+    """The chart's completed mark for this work, or None when the code draws nothing on a tooth."""
+    if c.tooth is None or c.procedure is None:
+        return None
+    guess = (planned.kind, planned.material) if planned is not None else kind_for_code(c.code)
+    if guess is None:
+        return None
+    try:
+        return ChartMark(id=c.procedure, patient=c.patient, tooth=c.tooth, kind=guess[0], status=MarkStatus.COMPLETED,
+                         surfaces=c.surfaces, material=guess[1], code=c.code, date=c.date, provider=c.provider,
+                         note=planned.note if planned is not None else "")
+    except ValueError:  # the code's usual kind does not fit this tooth (a DomainError inside pydantic's)
+        return None
+
+
+def build_posted_procedure(c: ChargeItem, *, planned: ChartMark | None = None,
+                           based_on: str | None = None) -> Resource:
+    """The completed Procedure that ``c`` bills (id ``c.procedure``), for ``/odonto/v1/procedures/post``.
+
+    Work that charts on a tooth (a filling, a crown) is the chart's completed mark, so the
+    odontogram draws it as done (a planned item keeps its kind and material); other work (an exam,
+    a cleaning) is a plain completed dental Procedure. ``based_on`` is the planned ServiceRequest.
+    """
+    if c.procedure is None:
+        raise FhirMappingError("a posted charge names its procedure", path="ChargeItem.service")
+    mark = _completed_mark(c, planned)
+    if mark is not None:
+        r = build_mark(mark)
+    else:
+        contained, ext = apex_tooth_block(c.tooth, c.surfaces, f"Patient/{c.patient}",
+                                          bs_id=f"bs-{c.tooth.universal}" if c.tooth else "tooth")
+        r = clean({
+            "resourceType": "Procedure", "id": c.procedure, "contained": contained, "extension": ext,
+            "status": "completed",
+            "category": {"coding": [{"system": codes.DENTAL_CATEGORY, "code": "dental", "display": "Dental"}]},
+            "code": {"coding": [{"system": codes.CDT, "code": c.code}]}, "subject": ref("Patient", c.patient),
+            "performedDateTime": c.date.isoformat(),
+            "performer": [{"actor": ref("Practitioner", c.provider)}] if c.provider else None,
+            "bodySite": [tooth_codeable(c.tooth)] if c.tooth else None,
+        })
+    if based_on:
+        r["basedOn"] = [ref("ServiceRequest", based_on)]
+    return r
 
 
 # --- Claim ----------------------------------------------------------------------------------------
