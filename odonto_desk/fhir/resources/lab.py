@@ -7,17 +7,25 @@
   shade codings, with text); the instructions as ``note``. Each tooth is one ``bodySite``
   CodeableConcept carrying the Apex tooth-number extension, since one order may name several.
   ServiceRequest.status cannot tell sent from in-lab from returned, so our ``lab-status``
-  extension carries the exact status beside it.
+  extension carries the exact status beside it. The seat appointment's date rides in our
+  ``lab-seat-date`` extension (valueDate) until Apex serves Appointment resources.
 * :class:`LabTask` → ``Task`` (intent ``order``, ``focus`` the ServiceRequest, ``owner`` the lab):
-  FHIR task status for any workflow engine, our lab status as ``businessStatus``.
+  FHIR task status for any workflow engine, our lab status as ``businessStatus``. Files sent with
+  the case are ``Task.input`` attachments (inline base64 data, content type, size, SHA-1): the lab
+  reads its inputs where it reads its work, and they travel in the same ``/odonto/v1/lab/orders``
+  post as the order, under one idempotency key, so a case never reaches the lab without its files.
 """
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import hashlib
 from typing import Any
 
 from odonto_desk.domain.chart import Material
-from odonto_desk.domain.lab import TASK_STATUS, LabKind, LabOrder, LabStatus, LabTask
+from odonto_desk.domain.errors import DomainError
+from odonto_desk.domain.lab import TASK_STATUS, LabAttachment, LabKind, LabOrder, LabStatus, LabTask
 from odonto_desk.domain.teeth import Tooth
 from odonto_desk.fhir import codes
 from odonto_desk.fhir.errors import FhirMappingError
@@ -44,6 +52,9 @@ CS_LAB_KIND = codes.ODONTO_BASE + "CodeSystem/lab-kind"
 CS_LAB_STATUS = codes.ODONTO_BASE + "CodeSystem/lab-status"
 CS_SHADE = codes.ODONTO_BASE + "CodeSystem/vita-shade"
 EXT_LAB_STATUS = codes.ODONTO_BASE + "StructureDefinition/lab-status"
+EXT_SEAT_DATE = codes.ODONTO_BASE + "StructureDefinition/lab-seat-date"
+CS_LAB_INPUT = codes.ODONTO_BASE + "CodeSystem/lab-input"
+_ATTACHMENT_INPUT = {"coding": [{"system": CS_LAB_INPUT, "code": "attachment", "display": "File sent with the case"}]}
 
 LAB_CATEGORY = "lab_appliance"
 _DENTAL = {"coding": [{"system": codes.DENTAL_CATEGORY, "code": "dental", "display": "Dental"}]}
@@ -51,7 +62,8 @@ _LAB = {"coding": [{"system": codes.CS_SERVICE_CATEGORY, "code": LAB_CATEGORY, "
 # ServiceRequest.status for each lab status.
 _REQUEST_STATUS: dict[LabStatus, str] = {
     LabStatus.DRAFT: "draft", LabStatus.SENT: "active", LabStatus.IN_LAB: "active",
-    LabStatus.RETURNED: "active", LabStatus.SEATED: "completed", LabStatus.CANCELLED: "revoked",
+    LabStatus.RETURNED: "active", LabStatus.CHECKED: "active", LabStatus.SEATED: "completed",
+    LabStatus.CANCELLED: "revoked",
 }
 # A Task without our businessStatus: the lab status its FHIR status implies.
 _FROM_TASK_STATUS: dict[str, LabStatus] = {
@@ -92,7 +104,8 @@ def build_lab_order(order: LabOrder) -> Resource:
     return clean({
         "resourceType": "ServiceRequest",
         "id": order.id,
-        "extension": [{"url": EXT_LAB_STATUS, "valueCode": order.status.value}],
+        "extension": [{"url": EXT_LAB_STATUS, "valueCode": order.status.value}]
+        + ([{"url": EXT_SEAT_DATE, "valueDate": order.seat.isoformat()}] if order.seat else []),
         "status": _REQUEST_STATUS[order.status],
         "intent": "order",
         "category": [_DENTAL, _LAB],
@@ -149,6 +162,13 @@ def _lab_status(r: Resource) -> LabStatus:
     return _lookup(by_request, r.get("status"), "ServiceRequest.status")
 
 
+def _seat(r: Resource) -> dt.date | None:
+    for i, ext in enumerate(r.get("extension") or []):
+        if ext.get("url") == EXT_SEAT_DATE:
+            return parse_date(ext.get("valueDate"), f"ServiceRequest.extension[{i}]")
+    return None
+
+
 def read_lab_order(r: Resource) -> LabOrder:
     if not is_lab_request(r):
         raise FhirMappingError("a lab order is a ServiceRequest in the lab_appliance category",
@@ -161,7 +181,8 @@ def read_lab_order(r: Resource) -> LabOrder:
     return construct(
         LabOrder, "ServiceRequest",
         {"patient": "subject", "lab": "performer", "kind": "code", "teeth": "bodySite", "shade": "orderDetail",
-         "material": "orderDetail", "due": "occurrenceDateTime", "status": "extension", "instructions": "note"},
+         "material": "orderDetail", "due": "occurrenceDateTime", "status": "extension", "instructions": "note",
+         "seat": "extension"},
         id=r.get("id"),
         patient=ref_id(r.get("subject"), "Patient", "ServiceRequest.subject", required=True),
         lab=ref_id(performers[0], "Organization", "ServiceRequest.performer[0]", required=True),
@@ -173,6 +194,7 @@ def read_lab_order(r: Resource) -> LabOrder:
         instructions="\n".join(notes),
         provider=ref_id(r.get("requester"), "Practitioner", "ServiceRequest.requester"),
         status=_lab_status(r),
+        seat=_seat(r),
     )
 
 
@@ -202,7 +224,31 @@ def build_lab_task(task: LabTask) -> Resource:
         "for": ref("Patient", task.patient),
         "lastModified": task.updated.isoformat() if task.updated else None,
         "owner": ref("Organization", task.lab),
+        "input": [_attachment_input(a) for a in task.attachments],
     })
+
+
+def _attachment_input(a: LabAttachment) -> dict[str, Any]:
+    return {"type": _ATTACHMENT_INPUT, "valueAttachment": {
+        "contentType": a.content_type, "title": a.title, "size": len(a.data),
+        "data": base64.b64encode(a.data).decode("ascii"),
+        "hash": base64.b64encode(hashlib.sha1(a.data).digest()).decode("ascii")}}  # FHIR Attachment.hash is SHA-1
+
+
+def _read_attachments(r: Resource) -> tuple[LabAttachment, ...]:
+    out = []
+    for i, item in enumerate(r.get("input") or []):
+        if code_in(item.get("type"), CS_LAB_INPUT) != "attachment":
+            continue
+        path = f"Task.input[{i}].valueAttachment"
+        att = item.get("valueAttachment") or {}
+        try:
+            data = base64.b64decode(att.get("data") or "", validate=True)
+            out.append(LabAttachment(title=att.get("title") or "attachment",
+                                     content_type=att.get("contentType") or "application/octet-stream", data=data))
+        except (ValueError, DomainError) as exc:
+            raise FhirMappingError(f"an attached file cannot be read: {exc}", path=path) from None
+    return tuple(out)
 
 
 def read_lab_task(r: Resource) -> LabTask:
@@ -221,6 +267,7 @@ def read_lab_task(r: Resource) -> LabTask:
         lab=ref_id(r.get("owner"), "Organization", "Task.owner"),
         status=status,
         updated=parse_datetime(r.get("lastModified"), "Task.lastModified"),
+        attachments=_read_attachments(r),
     )
 
 
@@ -229,5 +276,5 @@ register(Mapper(
     domain_type=LabTask,
     build=build_lab_task,
     read=read_lab_task,
-    owned=("status", "businessStatus", "intent", "focus", "for", "lastModified", "owner"),
+    owned=("status", "businessStatus", "intent", "focus", "for", "lastModified", "owner", "input"),
 ))
