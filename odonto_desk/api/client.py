@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json as jsonlib
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -267,9 +268,19 @@ class ApexClient:
                      kind: str | None = None, teeth: tuple[str, ...] = (), title: str | None = None,
                      idempotency_key: str | None = None) -> dict[str, Any]:
         """Announce a file; keep the returned ``upload_id`` to resume after a crash."""
+        return self.announce_upload(gpid, patient_id, filename=filename, content_type=content_type, size=len(data),
+                                    sha256=hashlib.sha256(data).hexdigest(), kind=kind, teeth=teeth, title=title,
+                                    idempotency_key=idempotency_key)
+
+    def announce_upload(self, gpid: str, patient_id: str, *, filename: str, content_type: str, size: int,
+                        sha256: str, kind: str | None = None, teeth: tuple[str, ...] = (), title: str | None = None,
+                        idempotency_key: str | None = None) -> dict[str, Any]:
+        """Announce a file by its size and SHA-256 (see :func:`file_digest`), without holding its bytes.
+
+        Announcing again with the same ``idempotency_key`` gives the same ``upload_id``: a client that
+        crashed before it kept the id gets it back instead of opening a second upload."""
         body: dict[str, Any] = {"patient": f"Patient/{patient_id}", "filename": filename,
-                                "content_type": content_type, "size": len(data),
-                                "sha256": hashlib.sha256(data).hexdigest()}
+                                "content_type": content_type, "size": size, "sha256": sha256}
         if kind:
             body["kind"] = kind
         if teeth:
@@ -288,13 +299,38 @@ class ApexClient:
 
         A chunk lost on the way is re-sent from the server's ``Upload-Offset``: the server keeps
         what arrived, so an interrupted CBCT upload resumes instead of starting again."""
+        return self._send_chunks(gpid, upload_id, len(data), lambda start, end: data[start:end],
+                                 chunk_size=chunk_size, on_progress=on_progress)
+
+    def send_upload_file(self, gpid: str, upload_id: str, path: str | os.PathLike[str], *,
+                         chunk_size: int = 4 * 1024 * 1024,
+                         on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        """:meth:`send_upload` reading ``path`` one chunk at a time: a CBCT volume is never held whole.
+
+        Resumes from the server's offset, so a process started after a crash (or a network drop)
+        sends only what is missing. The file must be the one announced (same size)."""
+        size = os.path.getsize(path)
+        announced = int(self.upload_status(upload_id)["size"])
+        if announced != size:
+            raise ApiError(f"upload {upload_id} was announced as {announced} bytes; this file has {size}")
+        with open(path, "rb") as f:
+
+            def read(start: int, end: int) -> bytes:
+                f.seek(start)
+                return f.read(end - start)
+
+            return self._send_chunks(gpid, upload_id, size, read, chunk_size=chunk_size, on_progress=on_progress)
+
+    def _send_chunks(self, gpid: str, upload_id: str, size: int, read: Callable[[int, int], bytes], *,
+                     chunk_size: int, on_progress: Callable[[int, int], None] | None) -> dict[str, Any]:
+        """The chunk loop of both senders; ``read(start, end)`` gives bytes ``start`` up to ``end``."""
         state = self.upload_status(upload_id)
-        offset, size = int(state["received"]), len(data)
+        offset = int(state["received"])
         stalls = 0
         while state.get("status") == "open":
             end = min(size, offset + chunk_size) - 1
             try:
-                r = self.request("PUT", self._odonto(f"/imaging/upload/{upload_id}"), content=data[offset:end + 1],
+                r = self.request("PUT", self._odonto(f"/imaging/upload/{upload_id}"), content=read(offset, end + 1),
                                  headers={"Content-Range": f"bytes {offset}-{end}/{size}",
                                           "Content-Type": "application/octet-stream"},
                                  gpid=gpid, repeatable=True)
@@ -352,6 +388,16 @@ class ApexClient:
         params = {"status": status} if status else None
         return list(self.request("GET", self._webhooks(f"/{subscription_id}/deliveries"),
                                  params=params).json()["deliveries"])
+
+
+def file_digest(path: str | os.PathLike[str], *, block: int = 1024 * 1024) -> tuple[int, str]:
+    """(size, hex SHA-256) of a file read one block at a time, for :meth:`ApexClient.announce_upload`."""
+    h, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            h.update(chunk)
+            size += len(chunk)
+    return size, h.hexdigest()
 
 
 def next_link(bundle: dict[str, Any]) -> str | None:

@@ -16,14 +16,19 @@ import base64
 import enum
 import hashlib
 import re
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from odonto_desk.domain.cdt import normalize_code
 from odonto_desk.domain.errors import DomainError
 from odonto_desk.domain.people import DomainModel, ZonedDateTime, new_id
-from odonto_desk.domain.teeth import Tooth
+from odonto_desk.domain.teeth import NumberingSystem, Tooth
+
+if TYPE_CHECKING:  # numpy is imported only when pixels are shown, not when the domain loads
+    import numpy as np
+    from numpy.typing import NDArray
 
 _UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$")
 _MIME_RE = re.compile(r"^[a-z]+/[a-z0-9][a-z0-9.+\-]*$")
@@ -266,3 +271,104 @@ class BinaryBlob(DomainModel):
     @property
     def sha1(self) -> str:
         return base64.b64encode(hashlib.sha1(self.data).digest()).decode()  # FHIR Attachment.hash is SHA-1
+
+
+# --- importing and viewing ------------------------------------------------------------------------
+# What the Imaging tab needs before any server sees a file: which kind of file it is (by its own
+# bytes, since a name can lie), the teeth it is tagged with, and the window/level that turns stored
+# pixel values (often 12 or 16 bit) into the 256 grey levels a screen shows.
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk's type and CRC close every complete PNG
+_JPEG_START = b"\xff\xd8\xff"
+_JPEG_END = b"\xff\xd9"
+SNIFF_HEAD = 132  # a DICOM file has a 128-byte preamble, then "DICM"
+SNIFF_TAIL = 16
+
+
+class ImageFormat(enum.StrEnum):
+    """The files the Imaging tab imports, by media type."""
+
+    DICOM = "application/dicom"
+    PNG = "image/png"
+    JPEG = "image/jpeg"
+
+    @property
+    def extension(self) -> str:
+        return {ImageFormat.DICOM: ".dcm", ImageFormat.PNG: ".png", ImageFormat.JPEG: ".jpg"}[self]
+
+
+def sniff_format(head: bytes, tail: bytes, size: int) -> ImageFormat:
+    """The file's format from its first :data:`SNIFF_HEAD` and last :data:`SNIFF_TAIL` bytes.
+
+    A PNG or JPEG cut short (a copy interrupted, a card pulled out) lacks its end marker and is
+    refused here, before it is spooled or sent; a DICOM file's completeness is checked when its
+    pixels are decoded."""
+    if size == 0:
+        raise DomainError("the file is empty", field="file")
+    if head.startswith(PNG_SIGNATURE):
+        if not tail.endswith(_PNG_END):
+            raise DomainError("the PNG file is incomplete (it has no end marker): copy it again", field="file")
+        return ImageFormat.PNG
+    if head.startswith(_JPEG_START):
+        if _JPEG_END not in tail.rstrip(b"\x00"):
+            raise DomainError("the JPEG file is incomplete (it has no end marker): copy it again", field="file")
+        return ImageFormat.JPEG
+    if len(head) >= SNIFF_HEAD and head[128:132] == b"DICM":
+        return ImageFormat.DICOM
+    raise DomainError("the file is not a PNG, JPEG or DICOM image", field="file")
+
+
+def parse_teeth(text: str, system: NumberingSystem | str = NumberingSystem.UNIVERSAL) -> tuple[Tooth, ...]:
+    """Teeth typed as ``"30, 31"``, ``"2-5 14"`` or FDI ``"46 47"``: sorted, each once."""
+    from odonto_desk.domain.teeth import parse_tooth_range
+
+    found: set[Tooth] = set()
+    for part in re.split(r"[,;\s]+", text.strip()):
+        if part:
+            found.update(parse_tooth_range(part, system))
+    return tuple(sorted(found))
+
+
+@dataclass(frozen=True)
+class Window:
+    """A linear VOI window (DICOM PS3.3 C.11.2.1.2): ``center`` ± ``width``/2 spans black to white."""
+
+    center: float
+    width: float
+
+    def __post_init__(self) -> None:
+        if not self.width >= 1:
+            raise DomainError(f"the window width is at least 1, not {self.width}", field="width")
+
+    @property
+    def low(self) -> float:
+        return self.center - self.width / 2
+
+    @property
+    def high(self) -> float:
+        return self.center + self.width / 2
+
+
+def apply_window(pixels: NDArray[Any], window: Window, *, invert: bool = False) -> NDArray[np.uint8]:
+    """Stored values → 0..255 grey by DICOM's linear function; below the window is black, above white.
+
+    ``invert`` is for MONOCHROME1 images, whose lowest value is white."""
+    import numpy as np
+
+    c, w = window.center - 0.5, window.width - 1
+    values = np.asarray(pixels, dtype=np.float32)
+    out = np.where(values > c, 255.0, 0.0) if w <= 0 else ((values - c) / w + 0.5) * 255.0  # width 1: a threshold
+    grey = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return 255 - grey if invert else grey
+
+
+def auto_window(pixels: NDArray[Any]) -> Window:
+    """A window from the 0.5th to the 99.5th percentile: a few hot or dead pixels do not wash it out."""
+    import numpy as np
+
+    values = np.asarray(pixels)
+    if values.size == 0:
+        return Window(128, 256)
+    lo, hi = (float(v) for v in np.percentile(values, [0.5, 99.5]))
+    return Window((lo + hi) / 2, max(1.0, hi - lo))
