@@ -17,12 +17,15 @@ _READ = "system/*.read"
 ROLE_SCOPES: dict[str, tuple[str, ...]] = {
     "dentist": (_READ, "system/Condition.write", "system/Procedure.write", "system/Observation.write",
                 "system/CarePlan.write", "system/ServiceRequest.write", "system/Encounter.write",
-                "odonto/chart.write", "odonto/treatment-plans.write", "odonto/procedures.write"),
-    "hygienist": (_READ, "system/Observation.write", "system/Encounter.write", "odonto/chart.write"),
+                "odonto/chart.write", "odonto/treatment-plans.write", "odonto/procedures.write", "odonto/lab.write",
+                "odonto/imaging.write", "odonto/webhooks.write"),
+    "hygienist": (_READ, "system/Observation.write", "system/Encounter.write", "odonto/chart.write",
+                  "odonto/imaging.write"),
     "front_desk": (_READ, "system/Patient.write", "system/Coverage.write", "system/Claim.write",
                    "system/ChargeItem.write", "system/Procedure.write", "system/ServiceRequest.write",
                    "system/Task.write", "system/ImagingStudy.write", "system/DocumentReference.write",
-                   "system/Binary.write", "odonto/procedures.write", "odonto/lab.write", "odonto/imaging.write"),
+                   "system/Binary.write", "odonto/procedures.write", "odonto/lab.write", "odonto/imaging.write",
+                   "odonto/webhooks.write"),
     "read_only": (_READ,),
 }
 REFRESH_MARGIN = 30.0  # seconds before expiry a token is replaced

@@ -12,7 +12,9 @@ once. Resources carry client ids, so a plan can reference its items before the s
   "completes": ["ServiceRequest id", …]}``: posts completed work and its ledger lines, and marks the
   planned items they complete as completed.
 * ``POST /odonto/v1/lab/orders`` — ``{"service_request": ServiceRequest, "task": Task?}``: a lab case
-  (category ``lab_appliance``) and its workflow Task (made ``requested`` when absent).
+  (category ``lab_appliance``) and its workflow Task (made ``requested`` when absent; when sent, its
+  focus must be that order). Posting a case again with the same ids stores a new version of both
+  (a status move): 200 instead of 201.
 """
 
 from __future__ import annotations
@@ -70,9 +72,11 @@ class OpsApi:
         return self.gate.once(request, p, path, raw, write)
 
     def _check(self, request: Request, p: Principal, resource: Any, rtype: str, where: str) -> dict[str, Any]:
+        """One resource of an operation's body. The operation's scope (checked by ``_run``) covers
+        the resources that operation is defined to write (a lab order's Task, a posting's
+        ChargeItem): each operation is one clinical act, so it is authorised as one."""
         if not isinstance(resource, dict):
             raise ApiError(400, "structure", f"{where} must be a {rtype} resource", expression=where)
-        p.require(f"system/{rtype}.write")
         try:
             validate(resource, expected_type=rtype, allowed_types=TYPES)
         except FhirValidationError as exc:
@@ -116,6 +120,11 @@ class OpsApi:
         numbers = [int(v[3:]) for (v,) in rows if v[3:].isdigit()]
         return f"CP-{max(numbers, default=0) + 1:03d}"
 
+    def _plan_id_of(self, rid: str) -> str | None:
+        stored = self.store.read("CarePlan", rid).resource
+        return next((i.get("value") for i in stored.get("identifier") or []
+                     if i.get("system") == codes.CARE_PLAN_ID_SYSTEM), None)
+
     def _plan(self, request: Request, p: Principal, body: dict[str, Any], changes: list[Change]) -> tuple[int, Any]:
         plan = self._check(request, p, body.get("care_plan"), "CarePlan", "care_plan")
         srs = [self._check(request, p, sr, "ServiceRequest", f"service_requests[{i}]")
@@ -131,10 +140,12 @@ class OpsApi:
         plan = copy.deepcopy(plan)
         idents = plan.setdefault("identifier", [])
         plan_id = next((i.get("value") for i in idents if i.get("system") == codes.CARE_PLAN_ID_SYSTEM), None)
-        if plan_id is None:
-            plan_id = self._next_plan_id()
-            idents.append({"system": codes.CARE_PLAN_ID_SYSTEM, "value": plan_id})
         existed = bool(plan.get("id")) and self.store.current_version("CarePlan", plan["id"]) is not None
+        if plan_id is None:
+            # A client that sends a new version before it has pulled the CP-… number keeps the first one:
+            # one plan, one number, however many versions.
+            plan_id = (self._plan_id_of(plan["id"]) if existed else None) or self._next_plan_id()
+            idents.append({"system": codes.CARE_PLAN_ID_SYSTEM, "value": plan_id})
         written = [self._put("ServiceRequest", sr, changes) for sr in srs]
         stored = self._put("CarePlan", plan, changes)
         return (200 if existed else 201), {
@@ -191,8 +202,14 @@ class OpsApi:
         if not sr.get("performer"):
             raise ApiError(400, "required", "a lab order names the lab (performer)",
                            expression="service_request.performer")
-        stored_sr = self._put("ServiceRequest", sr, changes)
+        existed = bool(sr.get("id")) and self.store.current_version("ServiceRequest", sr["id"]) is not None
         task = body.get("task")
+        # A Task sent with the order tracks that order: one that points elsewhere would move another case.
+        focus = (task.get("focus") or {}).get("reference") if isinstance(task, dict) else None
+        if focus is not None and sr.get("id") and focus != f"ServiceRequest/{sr['id']}":
+            raise ApiError(400, "invalid", f"the task tracks {focus}, not the order sent with it",
+                           expression="task.focus")
+        stored_sr = self._put("ServiceRequest", sr, changes)
         if task is None:
             task = {"resourceType": "Task", "status": "requested", "intent": "order",
                     "focus": {"reference": f"ServiceRequest/{stored_sr.id}"},
@@ -200,5 +217,5 @@ class OpsApi:
             task = {k: v for k, v in task.items() if v is not None}
         task = self._check(request, p, task, "Task", "task")
         stored_task = self._put("Task", task, changes)
-        return 201, {"service_request": {"id": stored_sr.id, "version": stored_sr.version},
+        return (200 if existed else 201), {"service_request": {"id": stored_sr.id, "version": stored_sr.version},
                      "task": {"id": stored_task.id, "version": stored_task.version}}

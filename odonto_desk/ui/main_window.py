@@ -6,7 +6,7 @@ through services run as ops (``ui/ops``). Nothing here touches SQLite or the net
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QActionGroup, QCloseEvent, QPageLayout, QPageSize, QPainter, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
@@ -45,6 +45,8 @@ PROBE_MS = 10_000
 
 
 class MainWindow(QMainWindow):
+    webhook_patient = Signal(str)  # a plan of this patient changed on the server (emitted on a receiver thread)
+
     def __init__(self, session: Session, settings: Settings, *, tasks: TaskManager | None = None,
                  catalog: Catalog | None = None, sync: bool = True) -> None:
         super().__init__()
@@ -54,6 +56,7 @@ class MainWindow(QMainWindow):
         self.patients_service = PatientService(session)
         self.chart_service = ChartService(session)
         self.sync_service = SyncService(session)
+        self.webhook_patient.connect(self._on_webhook_patient)  # queued: runs on the UI thread
         self.undo_stack = QUndoStack(self)
         self.numbering = NumberingSystem(settings.get("setting/numbering"))
         self.patient: PatientRow | None = None
@@ -305,10 +308,15 @@ class MainWindow(QMainWindow):
                     raise RuntimeError("the embedded reference server did not start; see "
                                        f"{embedded.log_path}")  # type: ignore[attr-defined]
             self.sync_service.start()
+            self.sync_service.start_live_refresh(self.webhook_patient.emit)
 
         self.sync_label.setText("Starting the embedded server…" if embedded is not None else "Connecting…")
         sync_ops.background(parent=self, fn=start).success(lambda _: self.sync_now()).failure(
             lambda exc: self.sync_label.setText(f"Offline: {exc}")).run(self.tasks)
+
+    def _on_webhook_patient(self, patient_id: str) -> None:
+        if self.patient is not None and self.patient.id == patient_id:
+            self.reload_tabs()
 
     def probe(self) -> None:
         sync_ops.probe(parent=self, service=self.sync_service).success(self._show_badge).failure(
@@ -323,6 +331,10 @@ class MainWindow(QMainWindow):
         self._show_badge(badge)
         self.refresh_patients()
         self.reload_tabs()
+
+    def tab(self, name: str) -> QWidget:
+        """The patient tab called ``name`` ("Perio", "Plan"…), built now if it was not yet."""
+        return self.patient_tabs[name].widget()
 
     def reload_tabs(self) -> None:
         self.chart_tab.reload()

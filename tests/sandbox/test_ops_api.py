@@ -52,8 +52,11 @@ def test_plan_gets_an_apex_id_and_items_are_stored(ops, load_example):
     stored = fhir.get(f"/CarePlan/{out['id']}").json()
     assert {"system": codes.CARE_PLAN_ID_SYSTEM, "value": "CP-001"} in stored["identifier"]
     assert fhir.get("/ServiceRequest/sr-2").json()["bodySite"][0]["coding"][0]["code"] == "19"
-    second = api.post("/treatment-plans", json={"care_plan": _plan(load_example, pid)}, headers=_key(2))
-    assert second.json()["care_plan_id"] == "CP-002"
+    again = api.post("/treatment-plans", json={"care_plan": _plan(load_example, pid)}, headers=_key(2))
+    assert again.json()["care_plan_id"] == "CP-001"  # a new version of the same plan keeps its number
+    other = api.post("/treatment-plans", json={"care_plan": {**_plan(load_example, pid), "id": "odonto-tp-2"}},
+                     headers=_key(11))
+    assert other.json()["care_plan_id"] == "CP-002"
 
 
 def test_repeat_with_same_key_writes_nothing(ops, load_example, sandbox):

@@ -242,9 +242,18 @@ def read_mark(r: Resource) -> ChartMark:
 _LIVE_CONDITION = ("active", "recurrence", "relapse")
 
 
+def _has_tooth(r: Resource) -> bool:
+    return bool(r.get("bodySite")) or any(e.get("url") == codes.EXT_TOOTH_NUMBER for e in r.get("extension") or [])
+
+
 def on_chart(r: Resource) -> bool:
-    """True when the resource is a chart mark in effect (not retired, not a lab order, not done plan)."""
+    """True when the resource is a chart mark in effect (not retired, not a lab order, not done plan).
+
+    Work on no tooth (a prophylaxis, an exam posted to the ledger) is not drawn on the odontogram.
+    """
     rtype = r.get("resourceType")
+    if rtype in ("Procedure", "ServiceRequest") and not _has_tooth(r):
+        return False
     if rtype == "Condition":
         verification = _code_of(r.get("verificationStatus"))
         clinical = _code_of(r.get("clinicalStatus"))
