@@ -64,10 +64,15 @@ def _exam() -> Any:
 
 
 def _start(tab: Any, exam: Any) -> None:
+    """Show a fresh exam and let the tab settle (its first paints are the exam opening, not a key)."""
+    app = _qapp()
     tab.patient_id = exam.patient
     tab.exam, tab.editable = exam, True
     tab._show_exam(new_entry=True)
     tab.grid.setFocus()
+    for _ in range(30):
+        app.processEvents()
+        time.sleep(0.005)
 
 
 def _type_exam(tab: Any, rng: random.Random, *, shift_for_bleeding: bool) -> tuple[int, int]:

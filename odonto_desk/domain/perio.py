@@ -614,6 +614,52 @@ class PerioExam:
             raise from_validation_error(exc, kind=InvalidMeasurement) from None
         return cls.from_record(rec)
 
+    def to_draft(self) -> dict[str, Any]:
+        """A JSON-ready copy made fast enough to keep after every keystroke (no model building).
+
+        :meth:`from_draft` reads it back through the setters, so a damaged draft is refused, not
+        half-read.
+        """
+        return {
+            "draft": 1, "id": self.id, "patient": self.patient, "date": self.date.isoformat() if self.date else None,
+            "provider": self.provider, "note": self.note, "scales": [self.mobility_scale, self.furcation_scale],
+            "pd": [[t.universal, s.value, v] for (t, s), v in self._pd.items()],
+            "gm": [[t.universal, s.value, v] for (t, s), v in self._gm.items()],
+            "mgj": [[t.universal, s.value, v] for (t, s), v in self._mgj.items()],
+            "flags": {f.value: [[t.universal, s.value] for t, s in keys] for f, keys in self._flags.items()},
+            "mobility": [[t.universal, g.value, g.scale] for t, g in self._mobility.items()],
+            "furcation": [[t.universal, e.value, g.value, g.scale] for (t, e), g in self._furcation.items()],
+            "state": [[t.universal, st.value] for t, st in self._state.items()],
+        }
+
+    @classmethod
+    def from_draft(cls, data: Mapping[str, Any]) -> PerioExam:
+        """The exam a :meth:`to_draft` copy holds; anything malformed is an :class:`InvalidMeasurement`."""
+        try:
+            mobility_scale, furcation_scale = data["scales"]
+            exam = cls(id=data["id"], patient=data["patient"],
+                       date=dt.date.fromisoformat(data["date"]) if data["date"] else None,
+                       provider=data["provider"], note=data["note"], mobility_scale=mobility_scale,
+                       furcation_scale=furcation_scale)
+            for m in SITE_MEASURES:
+                for t, site, v in data[m.value]:
+                    exam.set_value(m, t, site, v)
+            for f, keys in data["flags"].items():
+                for t, site in keys:
+                    exam.set_flag(t, site, f)
+            for t, v, scale in data["mobility"]:
+                exam.set_mobility(t, v, scale)
+            for t, e, v, scale in data["furcation"]:
+                exam.set_furcation(t, e, v, scale)
+            for t, st in data["state"]:
+                exam.set_tooth_state(t, st)
+        except DomainError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidMeasurement(f"the saved draft is damaged ({type(exc).__name__}: {exc})",
+                                     field="draft") from None
+        return exam
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PerioExam):
             return NotImplemented

@@ -123,7 +123,7 @@ class PerioService:
         if not stored:
             return None
         try:
-            draft = PerioExam.from_dict(json.loads(stored))
+            draft = PerioExam.from_draft(json.loads(stored))
         except (ValueError, DomainError):
             return None  # unreadable scratch: the saved exams stand
         saved = next((e for e in exams if e.id == draft.id), None)
@@ -152,7 +152,7 @@ class PerioService:
         """The exam as typed so far, kept locally until :meth:`save` (crash safety, per keystroke)."""
         if exam.patient is None:
             raise DomainError("the exam has no patient", field="patient")
-        self.session.cache().set_state(_draft_key(exam.patient), json.dumps(exam.to_dict()))
+        self.session.cache().set_state(_draft_key(exam.patient), json.dumps(exam.to_draft()))
 
     def discard_draft(self, patient_id: str) -> None:
         self.session.cache().set_state(_draft_key(patient_id), "")

@@ -213,3 +213,16 @@ def test_red_thresholds_defaults_and_configured():
         RedThresholds.from_dict({"pd": 25})
     with pytest.raises(InvalidMeasurement, match="not a red threshold"):
         RedThresholds.from_dict({"depth": 4})
+
+
+def test_the_per_keystroke_draft_round_trips_and_a_damaged_one_is_refused():
+    from odonto_desk.domain.demo import demo_perio_exams
+
+    exam = demo_perio_exams("demo-haddad")[-1]
+    assert PerioExam.from_draft(exam.to_draft()) == exam
+    damaged = exam.to_draft()
+    damaged["pd"][0][2] = 25  # PD 25 mm
+    with pytest.raises(InvalidMeasurement, match="PD 25 is outside 0–15 mm"):
+        PerioExam.from_draft(damaged)
+    with pytest.raises(InvalidMeasurement, match="draft is damaged"):
+        PerioExam.from_draft({"id": "x"})

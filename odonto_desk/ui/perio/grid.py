@@ -39,6 +39,11 @@ ARCH_GAP = 14
 
 UPPER = tuple(PERMANENT_TEETH[0:16])  # 1 … 16, left to right
 LOWER = tuple(reversed(PERMANENT_TEETH[16:32]))  # 32 … 17, left to right
+SPAN = 3 * CELL_W + TOOTH_GAP
+# Lookups a paint makes hundreds of times: a tooth's column, a site's column within its tooth.
+_COLUMN = {t: i for row in (UPPER, LOWER) for i, t in enumerate(row)}
+_SITE_COL = {(t, facial): {s: c for c, s in enumerate(chart_sites(t, "F" if facial else "L"))}
+             for t in PERMANENT_TEETH for facial in (True, False)}
 
 INK = QColor("#1B1B1B")
 GREY = QColor("#8C8C8C")
@@ -173,26 +178,24 @@ class PerioGrid(QWidget):
         self.updateGeometry()
 
     def sizeHint(self) -> QSize:
-        return QSize(LABEL_W + 16 * (3 * CELL_W + TOOTH_GAP) + 8, self._height)
+        return QSize(LABEL_W + 16 * SPAN + 8, self._height)
 
     def minimumSizeHint(self) -> QSize:
         return self.sizeHint()
 
     @staticmethod
     def _tooth_x(index: int) -> int:
-        return LABEL_W + index * (3 * CELL_W + TOOTH_GAP)
+        return LABEL_W + index * SPAN
 
     def _teeth(self, upper: bool) -> tuple[Tooth, ...]:
         return UPPER if upper else LOWER
 
     def cell_rect(self, row: _Row, tooth: Tooth, site: Site | None) -> QRect:
         """The rectangle of a site cell, or of the whole tooth when ``site`` is None."""
-        teeth = self._teeth(row.upper)
-        x = self._tooth_x(teeth.index(tooth))
+        x = LABEL_W + _COLUMN[tooth] * SPAN
         if site is None:
             return QRect(x, row.y, 3 * CELL_W, ROW_H)
-        col = chart_sites(tooth, "F" if row.facial else "L").index(site)
-        return QRect(x + col * CELL_W, row.y, CELL_W, ROW_H)
+        return QRect(x + _SITE_COL[tooth, row.facial][site] * CELL_W, row.y, CELL_W, ROW_H)
 
     def _rows_for(self, tooth: Tooth, facial: bool) -> list[_Row]:
         upper = tooth in UPPER
@@ -209,8 +212,7 @@ class PerioGrid(QWidget):
         row = next((r for r in self._rows if r.y <= y < r.y + ROW_H), None)
         if row is None or x < LABEL_W:
             return None
-        span = 3 * CELL_W + TOOTH_GAP
-        index, within = divmod(x - LABEL_W, span)
+        index, within = divmod(x - LABEL_W, SPAN)
         if index >= 16 or within >= 3 * CELL_W:
             return None
         tooth = self._teeth(row.upper)[index]
@@ -225,15 +227,15 @@ class PerioGrid(QWidget):
         p.setFont(self._font)
         exam = self.exam
         cursor = set(self.entry.cursor_cells()) if self.entry and not self.read_only else set()
+        first = max(0, (clip.left() - LABEL_W) // SPAN)
+        last = min(15, max(0, clip.right() - LABEL_W) // SPAN)
         for row in self._rows:
-            band = QRect(0, row.y, self.width(), ROW_H)
-            if not band.intersects(clip):
+            if row.y + ROW_H <= clip.top() or row.y > clip.bottom():
                 continue
-            self._paint_label(p, row)
-            for tooth in self._teeth(row.upper):
+            if clip.left() < LABEL_W:
+                self._paint_label(p, row)
+            for tooth in self._teeth(row.upper)[first:last + 1]:
                 whole = self.cell_rect(row, tooth, None)
-                if not whole.intersects(clip):
-                    continue
                 missing = exam is not None and exam.is_missing(tooth)
                 if missing:
                     p.fillRect(whole, MISSING_BG)
