@@ -22,9 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, get_args
 
-import sqlite_utils
-
-from odonto_desk.store.db import transaction
+from odonto_desk.store.db import Database, transaction
 
 Action = Literal["viewed", "created", "changed", "deleted", "printed", "exported", "conflict-resolved"]
 ACTIONS: frozenset[str] = frozenset(get_args(Action))
@@ -61,7 +59,7 @@ def entry_hash(prev_hash: str, at: str, user: str, role: str, action: str, rtype
 class AuditLog:
     """The ``audit`` table of one cache file."""
 
-    def __init__(self, db: sqlite_utils.Database, *, clock: Callable[[], str] = utc_now) -> None:
+    def __init__(self, db: Database, *, clock: Callable[[], str] = utc_now) -> None:
         self.db = db
         self._clock = clock
 

@@ -33,10 +33,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import sqlite_utils
-
 from odonto_desk.store.audit import AuditLog, utc_now
-from odonto_desk.store.db import connect, transaction
+from odonto_desk.store.db import Database, connect, transaction
 from odonto_desk.store.outbox import Outbox, OutboxEntry, PushItem, parse_reference, rewrite_reference_text
 
 Json = dict[str, Any]
@@ -172,7 +170,7 @@ class Cache:
 
     def __init__(self, path: str | Path, *, clock: Callable[[], str] = utc_now) -> None:
         self.path = path
-        self.db: sqlite_utils.Database = connect(path)
+        self.db: Database = connect(path)
         self._clock = clock
         self.audit = AuditLog(self.db, clock=clock)
         self.outbox = Outbox(self.db)

@@ -33,11 +33,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import sqlite_utils
-
 from odonto_desk.api.keys import new_key
 from odonto_desk.store.audit import utc_now
-from odonto_desk.store.db import transaction
+from odonto_desk.store.db import Database, transaction
 
 Operation = Literal["create", "update", "delete", "op"]
 State = Literal["pending", "sending", "conflict", "done", "cancelled"]
@@ -227,7 +225,7 @@ def _entry(row: tuple[Any, ...]) -> OutboxEntry:
 class Outbox:
     """The ``outbox`` table. Writes join the caller's transaction when there is one."""
 
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
 
     def enqueue(self, rtype: str, rid: str, operation: Operation, payload: dict[str, Any] | None, *,

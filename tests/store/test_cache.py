@@ -53,7 +53,7 @@ def test_a_v1_file_with_rows_migrates_and_keeps_every_row(tmp_path):
     path = tmp_path / "old.sqlite"
     old = dbmod.connect(path, migrate_to=1)
     assert dbmod.schema_version(old) == 1
-    assert "last_updated" not in old.table("resource").columns_dict
+    assert "last_updated" not in {r[1] for r in old.conn.execute("PRAGMA table_info(resource)")}
     with dbmod.transaction(old) as conn:
         conn.executemany(
             "INSERT INTO resource (type, id, version, patient, raw, local, local_state, deleted) "
@@ -65,7 +65,7 @@ def test_a_v1_file_with_rows_migrates_and_keeps_every_row(tmp_path):
                      "VALUES ('Condition', 'c2', 'create', '{}', 'k-1', '2024-01-01')")
         conn.execute("INSERT INTO sync_state VALUES ('cursor:Patient', '2024-05-01T10:00:00Z')")
     AuditLog(old).record(USER, ROLE, "viewed", "Patient", "p1")
-    before = {t: old.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
+    before = {t: old.conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
               for t in ("resource", "outbox", "sync_state", "audit", "id_map")}
     old.close()
 
