@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from helpers import DENTIST_KEY, EXAMPLES_DIR, GPID, token_for
+from helpers import DENTIST_KEY, EXAMPLES_DIR, GPID, session_on, token_for
 from hypothesis import HealthCheck, settings
 
 from odonto_desk.api.auth import ApiKey
@@ -92,18 +91,25 @@ def synced_cache(ui_server, tmp_path_factory):
     return path
 
 
-def new_session(ui_server, template, path) -> Session:
-    src, dst = sqlite3.connect(template), sqlite3.connect(path)
-    with dst:
-        src.backup(dst)
-    src.close()
-    dst.close()
-    return Session(User("Dr. Lee", Role.DENTIST), Server(base_url=ui_server.base_url), path,
-                   credentials=ApiKey(DENTIST_KEY))
+@pytest.fixture
+def session(ui_server, synced_cache, tmp_path):
+    """The dentist Dr. Lee on a copy of the synced cache."""
+    s = session_on(ui_server.base_url, synced_cache, tmp_path / "cache.sqlite")
+    yield s
+    s.close()
 
 
 @pytest.fixture
-def session(ui_server, synced_cache, tmp_path):
-    s = new_session(ui_server, synced_cache, tmp_path / "cache.sqlite")
-    yield s
-    s.close()
+def session_as(ui_server, synced_cache, tmp_path):
+    """``session_as(role, name)``: another user, each on a copy of the synced cache of their own."""
+    made: list[Session] = []
+
+    def make(role: Role, name: str) -> Session:
+        s = session_on(ui_server.base_url, synced_cache, tmp_path / f"cache-{len(made)}.sqlite", role=role,
+                       name=name)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.close()

@@ -48,3 +48,24 @@ def difference(a, b):  # type: ignore[no-untyped-def]
                 bad += 1
                 diff.setPixelColor(x, y, QColor("red"))
     return bad / (a.width() * a.height()), diff
+
+
+ROLE_KEYS = {"dentist": DENTIST_KEY, "hygienist": "apx_sandbox_hygienist_key",
+             "front-desk": "apx_sandbox_front_desk_key"}
+
+
+def session_on(base_url: str, template: Path, path: Path, *, role=None, name: str = "Dr. Lee"):  # -> Session
+    """A signed-in session on a copy of ``template`` (SQLite's backup API) at ``path``; the dentist
+    Dr. Lee unless ``role`` (a :class:`~odonto_desk.services.session.Role`) and ``name`` say otherwise."""
+    import sqlite3
+
+    from odonto_desk.api.auth import ApiKey
+    from odonto_desk.services.session import Role, Server, Session, User
+
+    role = role or Role.DENTIST
+    src, dst = sqlite3.connect(template), sqlite3.connect(path)
+    with dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+    return Session(User(name, role), Server(base_url=base_url), path, credentials=ApiKey(ROLE_KEYS[role.value]))

@@ -20,7 +20,6 @@ from odonto_desk.domain.chart_command import DentitionCommand, MarkCommand, pars
 from odonto_desk.domain.dentition import Dentition, default_mode
 from odonto_desk.domain.errors import DomainError
 from odonto_desk.domain.teeth import NumberingSystem, Tooth
-from odonto_desk.fhir.codes import GPID_SYSTEM
 from odonto_desk.fhir.errors import FhirMappingError
 from odonto_desk.fhir.resources.chart import build_mark, on_chart, plan_done, read_mark, retired
 from odonto_desk.services.patients import PatientRow, PatientService, patient_row
@@ -214,11 +213,7 @@ class ChartService:
         return edit
 
     def gpid(self, patient_id: str) -> str | None:
-        resource = self.session.cache().get("Patient", patient_id) or {}
-        for ident in resource.get("identifier") or []:
-            if ident.get("system") == GPID_SYSTEM:
-                return str(ident.get("value"))
-        return None
+        return self.patients.gpid(patient_id)
 
 
 def _dentition_key(patient_id: str) -> str:

@@ -42,9 +42,9 @@ from odonto_desk.domain.imaging import (
     sniff_format,
 )
 from odonto_desk.domain.teeth import Tooth
-from odonto_desk.fhir.codes import GPID_SYSTEM
 from odonto_desk.fhir.errors import FhirMappingError
 from odonto_desk.fhir.resources.imaging import read_document
+from odonto_desk.services.patients import PatientService
 from odonto_desk.services.session import Session
 from odonto_desk.store.audit import utc_now
 from odonto_desk.store.db import transaction
@@ -317,13 +317,12 @@ class ImagingService:
         return stack
 
     def _gpid(self, patient_id: str) -> str:
-        resource = self.session.cache().get("Patient", patient_id)
-        if resource is None:
+        if self.session.cache().get("Patient", patient_id) is None:
             raise DomainError(f"patient {patient_id} is not in this computer's records", field="patient")
-        for ident in resource.get("identifier") or []:
-            if ident.get("system") == GPID_SYSTEM and ident.get("value"):
-                return str(ident["value"])
-        raise DomainError("this patient has no GPID yet; sync first, then import", field="patient")
+        gpid = PatientService(self.session).gpid(patient_id)
+        if gpid is None:
+            raise DomainError("this patient has no GPID yet; sync first, then import", field="patient")
+        return gpid
 
 
 # --- rows ------------------------------------------------------------------------------------------

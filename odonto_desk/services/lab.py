@@ -41,10 +41,10 @@ from odonto_desk.domain.lab import (
 )
 from odonto_desk.domain.people import Organization, OrgKind
 from odonto_desk.domain.teeth import NumberingSystem, Tooth
-from odonto_desk.fhir.codes import GPID_SYSTEM
 from odonto_desk.fhir.errors import FhirMappingError
 from odonto_desk.fhir.mapping import from_fhir, to_fhir
 from odonto_desk.fhir.resources.lab import is_lab_request
+from odonto_desk.services.patients import PatientService
 from odonto_desk.services.session import Session
 from odonto_desk.store.db import transaction
 
@@ -244,11 +244,7 @@ class LabService:
         return dt.datetime.now(dt.UTC)
 
     def _gpid(self, patient_id: str) -> str | None:
-        resource = self.session.cache().get("Patient", patient_id) or {}
-        for ident in resource.get("identifier") or []:
-            if ident.get("system") == GPID_SYSTEM:
-                return str(ident.get("value"))
-        return None
+        return PatientService(self.session).gpid(patient_id)
 
 
 def _teeth(text: str, numbering: NumberingSystem) -> tuple[Tooth, ...]:

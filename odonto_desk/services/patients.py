@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from odonto_desk.domain.errors import DomainError
 from odonto_desk.domain.people import Patient
+from odonto_desk.fhir.codes import GPID_SYSTEM
 from odonto_desk.fhir.errors import FhirMappingError
 from odonto_desk.fhir.resources.people import read_patient
 from odonto_desk.services.session import Session
@@ -62,6 +63,12 @@ class PatientService:
         if resource is None:
             raise KeyError(f"Patient/{patient_id} is not in the cache")
         return read_patient(resource)
+
+    def gpid(self, patient_id: str) -> str | None:
+        """The patient's GPID as cached (the header every write about them carries), or None."""
+        resource = self.session.cache().get("Patient", patient_id) or {}
+        return next((str(i["value"]) for i in resource.get("identifier") or []
+                     if i.get("system") == GPID_SYSTEM and i.get("value")), None)
 
     def _all(self) -> list[PatientRow]:
         out = []

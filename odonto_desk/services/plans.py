@@ -36,12 +36,12 @@ from odonto_desk.domain.plan import (
     TreatmentPlan,
 )
 from odonto_desk.domain.teeth import NumberingSystem, Tooth
-from odonto_desk.fhir.codes import GPID_SYSTEM
 from odonto_desk.fhir.errors import FhirMappingError
 from odonto_desk.fhir.resources.billing import read_coverage
 from odonto_desk.fhir.resources.chart import build_mark
 from odonto_desk.fhir.resources.plan import build_plan, read_plan
 from odonto_desk.services.chart import ChartService, ChartView
+from odonto_desk.services.patients import PatientService
 from odonto_desk.services.session import Session
 from odonto_desk.store.db import transaction
 
@@ -240,6 +240,4 @@ class PlanService:
         return plan
 
     def _gpid(self, patient_id: str) -> str | None:
-        resource = self.session.cache().get("Patient", patient_id) or {}
-        return next((str(i.get("value")) for i in resource.get("identifier") or [] if i.get("system") == GPID_SYSTEM),
-                    None)
+        return PatientService(self.session).gpid(patient_id)

@@ -5,12 +5,12 @@ DICOM files are made here with pydicom (small synthetic pixel arrays, never pati
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import session_on
 from proxy import FaultProxy
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.encaps import encapsulate
@@ -21,9 +21,6 @@ from odonto_desk.api.client import ApexClient
 from odonto_desk.domain.errors import DomainError
 from odonto_desk.domain.imaging import ImageFormat
 from odonto_desk.domain.teeth import Tooth
-from odonto_desk.sandbox.app import ServerConfig
-from odonto_desk.sandbox.runner import start_in_thread
-from odonto_desk.sandbox.seed import seed_demo_if_empty
 from odonto_desk.services.imaging import ImagingService, UploadState
 from odonto_desk.services.session import Role, Server, Session, User
 
@@ -89,41 +86,13 @@ def sha(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def apex(tmp_path_factory):
-    running = start_in_thread(ServerConfig(db_path=tmp_path_factory.mktemp("apex") / "apex.sqlite"))
-    seed_demo_if_empty(running.server)
-    try:
-        yield running
-    finally:
-        running.stop()
+def apex(ui_server):
+    return ui_server
 
 
 @pytest.fixture(scope="module")
-def template(apex, tmp_path_factory):
-    path = tmp_path_factory.mktemp("template") / "cache.sqlite"
-    s = Session(User("Dr. Lee", Role.DENTIST), Server(base_url=apex.base_url), path,
-                credentials=ApiKey(DENTIST_KEY))
-    s.sync().run_once()
-    s.close()
-    return path
-
-
-def session_on(base_url: str, template: Path, folder: Path) -> Session:
-    folder.mkdir(parents=True, exist_ok=True)
-    src, dst = sqlite3.connect(template), sqlite3.connect(folder / "cache.sqlite")
-    with dst:
-        src.backup(dst)
-    src.close()
-    dst.close()
-    return Session(User("Dr. Lee", Role.DENTIST), Server(base_url=base_url), folder / "cache.sqlite",
-                   credentials=ApiKey(DENTIST_KEY))
-
-
-@pytest.fixture
-def session(apex, template, tmp_path):
-    s = session_on(apex.base_url, template, tmp_path / "app")
-    yield s
-    s.close()
+def template(synced_cache):
+    return synced_cache
 
 
 @pytest.fixture
@@ -272,7 +241,8 @@ def test_a_png_photo_goes_up_as_a_document_with_its_teeth(session, server_client
 def test_a_network_drop_keeps_the_upload_waiting_and_the_next_run_resumes_it(apex, template, server_client,
                                                                                  tmp_path):
     proxy = FaultProxy("127.0.0.1", int(apex.base_url.rsplit(":", 1)[1]))
-    s = session_on(proxy.url, template, tmp_path / "app")
+    (tmp_path / "app").mkdir()
+    s = session_on(proxy.url, template, tmp_path / "app" / "cache.sqlite")
     try:
         service = ImagingService(s, chunk_size=32 * 1024)
         job, _ = service.import_image(RIVERA, make_dicom(tmp_path / "p.dcm", rows=200, columns=300))
@@ -303,7 +273,8 @@ def test_a_file_the_server_refuses_is_marked_refused_with_the_reason(session, tm
 
 
 def test_the_queue_outlives_the_session(apex, template, tmp_path):
-    first = session_on(apex.base_url, template, tmp_path / "app")
+    (tmp_path / "app").mkdir()
+    first = session_on(apex.base_url, template, tmp_path / "app" / "cache.sqlite")
     job, _ = ImagingService(first).import_image(RIVERA, make_png(tmp_path / "a.png"))
     first.close()
     again = Session(User("Dr. Lee", Role.DENTIST), Server(base_url=apex.base_url), tmp_path / "app" / "cache.sqlite",

@@ -15,48 +15,28 @@ from odonto_desk.api.auth import ApiKey
 from odonto_desk.domain.errors import DomainError
 from odonto_desk.domain.lab import Lab, LabCalendar, LabStatus, us_lab_closures
 from odonto_desk.fhir.resources.lab import EXT_LAB_STATUS, is_lab_request
-from odonto_desk.sandbox.app import ServerConfig
-from odonto_desk.sandbox.runner import start_in_thread
-from odonto_desk.sandbox.seed import seed_demo_if_empty
 from odonto_desk.services.lab import CaseForm, LabService
 from odonto_desk.services.session import Role, Server, Session, User
 
 TODAY = dt.date(2026, 11, 25)  # the day before Thanksgiving
 RIVERA = "demo-rivera"
 LAB = "odonto-lab-1"
-KEY = "apx_sandbox_front_desk_key"  # the dentist key lacks system/Task.write on the sandbox
+KEY = "apx_sandbox_front_desk_key"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    running = start_in_thread(ServerConfig(db_path=tmp_path_factory.mktemp("apex") / "apex.sqlite"))
-    seed_demo_if_empty(running.server)
-    try:
-        yield running
-    finally:
-        running.stop()
+def server(ui_server):
+    return ui_server
 
 
 @pytest.fixture(scope="module")
-def template(server, tmp_path_factory):
-    path = tmp_path_factory.mktemp("template") / "cache.sqlite"
-    s = Session(User("Sam Ortiz", Role.FRONT_DESK), Server(base_url=server.base_url), path, credentials=ApiKey(KEY))
-    s.sync().run_once()
-    s.close()
-    return path
+def template(synced_cache):
+    return synced_cache
 
 
 @pytest.fixture
-def session(server, template, tmp_path):
-    path = tmp_path / "cache.sqlite"
-    src, dst = sqlite3.connect(template), sqlite3.connect(path)
-    with dst:
-        src.backup(dst)
-    src.close()
-    dst.close()
-    s = Session(User("Sam Ortiz", Role.FRONT_DESK), Server(base_url=server.base_url), path, credentials=ApiKey(KEY))
-    yield s
-    s.close()
+def session(session_as):
+    return session_as(Role.FRONT_DESK, "Sam Ortiz")
 
 
 @pytest.fixture

@@ -9,62 +9,29 @@ posts on its own tooth or patient and counts what it adds.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import uuid
 from decimal import Decimal
 
 import pytest
 
-from odonto_desk.api.auth import ApiKey
 from odonto_desk.domain.billing import PostingInput
 from odonto_desk.domain.cdt import demo_catalog
-from odonto_desk.sandbox.app import ServerConfig
-from odonto_desk.sandbox.runner import start_in_thread
-from odonto_desk.sandbox.seed import seed_demo_if_empty
 from odonto_desk.services.ledger import ClaimRefused, LedgerService, PostingRefused
-from odonto_desk.services.session import Role, Server, Session, User
+from odonto_desk.services.session import Role
 
 TODAY = dt.date(2026, 11, 25)
-FRONT_DESK_KEY = "apx_sandbox_front_desk_key"
 RIVERA, CHEN = "demo-rivera", "demo-chen"
 DENTIST = "dr-okafor"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    running = start_in_thread(ServerConfig(db_path=tmp_path_factory.mktemp("apex") / "apex.sqlite"))
-    seed_demo_if_empty(running.server)
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-def _session(server, path) -> Session:
-    return Session(User("Pat Front", Role.FRONT_DESK), Server(base_url=server.base_url), path,
-                   credentials=ApiKey(FRONT_DESK_KEY))
-
-
-@pytest.fixture(scope="module")
-def template(server, tmp_path_factory):
-    path = tmp_path_factory.mktemp("template") / "cache.sqlite"
-    s = _session(server, path)
-    s.sync().run_once()
-    s.close()
-    return path
+def server(ui_server):
+    return ui_server
 
 
 @pytest.fixture
-def session(server, template, tmp_path):
-    path = tmp_path / "cache.sqlite"
-    src, dst = sqlite3.connect(template), sqlite3.connect(path)
-    with dst:
-        src.backup(dst)
-    src.close()
-    dst.close()
-    s = _session(server, path)
-    yield s
-    s.close()
+def session(session_as):
+    return session_as(Role.FRONT_DESK, "Pat Front")
 
 
 @pytest.fixture

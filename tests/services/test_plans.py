@@ -10,7 +10,6 @@ import datetime as dt
 import sqlite3
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -22,9 +21,6 @@ from odonto_desk.domain.errors import DomainError
 from odonto_desk.domain.plan import LineStatus, Priority
 from odonto_desk.fhir.codes import GPID_SYSTEM
 from odonto_desk.fhir.resources.plan import build_plan, read_plan
-from odonto_desk.sandbox.app import ServerConfig
-from odonto_desk.sandbox.runner import start_in_thread
-from odonto_desk.sandbox.seed import seed_demo_if_empty
 from odonto_desk.services.chart import ChartService
 from odonto_desk.services.plans import OPERATION, PlanService
 from odonto_desk.services.session import Role, Server, Session, User
@@ -41,38 +37,13 @@ PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    running = start_in_thread(ServerConfig(db_path=tmp_path_factory.mktemp("apex") / "apex.sqlite",
-                                           webhook_retry_base=0.05))
-    seed_demo_if_empty(running.server)
-    yield running
-    running.stop()
-
-
-def _session(server, path: Path) -> Session:
-    return Session(User("Dr. Lee", Role.DENTIST), Server(base_url=server.base_url), path,
-                   credentials=ApiKey(DENTIST_KEY))
+def server(ui_server):
+    return ui_server
 
 
 @pytest.fixture(scope="module")
-def template(server, tmp_path_factory):
-    path = tmp_path_factory.mktemp("template") / "cache.sqlite"
-    s = _session(server, path)
-    s.sync().run_once()
-    s.close()
-    return path
-
-
-@pytest.fixture
-def session(server, template, tmp_path):
-    src, dst = sqlite3.connect(template), sqlite3.connect(tmp_path / "cache.sqlite")
-    with dst:
-        src.backup(dst)
-    src.close()
-    dst.close()
-    s = _session(server, tmp_path / "cache.sqlite")
-    yield s
-    s.close()
+def template(synced_cache):
+    return synced_cache
 
 
 @pytest.fixture

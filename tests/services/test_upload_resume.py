@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import test_imaging_service as shared
-from test_imaging_service import DENTIST_KEY, RIVERA, make_dicom, session_on
+from helpers import DENTIST_KEY, session_on
+from test_imaging_service import RIVERA, make_dicom
 
 from odonto_desk.api.auth import ApiKey
 from odonto_desk.api.client import ApexClient
@@ -104,7 +105,8 @@ def test_an_upload_killed_mid_way_resumes_in_a_new_process_and_the_server_holds_
     rng = np.random.default_rng(11)  # noise does not compress: the proxy sees every byte
     original = make_dicom(tmp_path / "pano.dcm", rows=320, columns=640,
                           pixels=rng.integers(0, 4096, size=(1, 320, 640)))
-    setup = session_on(apex.base_url, template, tmp_path / "app")
+    (tmp_path / "app").mkdir()
+    setup = session_on(apex.base_url, template, tmp_path / "app" / "cache.sqlite")
     job, _ = ImagingService(setup).import_image(RIVERA, original, teeth=[Tooth("30")], title="Pano")
     setup.close()
     cache_path = tmp_path / "app" / "cache.sqlite"
