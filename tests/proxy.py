@@ -9,14 +9,26 @@ in the bytes on the wire, never by patching the client:
   the connection is cut: the write happened, but the client never hears so.
 * ``cut_requests(n)``: the next ``n`` requests are cut after their first bytes reach the proxy; the
   server never sees them whole.
+* ``latency(seconds)``: a slow link: every chunk waits ``seconds`` before it is passed on, either
+  way (``latency(0)`` lifts it).
+* ``reset_mid_body(n, after=0, every=1)``: ``n`` responses get their status line, headers and
+  half of their body through, then the connection is reset (TCP RST): the server has answered,
+  and the client sees a response that breaks off in the middle. The first ``after`` responses
+  pass untouched, and ``every - 1`` pass between two resets (``every=2``: every other one).
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import select
 import socket
+import struct
 import threading
+import time
+
+_LENGTH = re.compile(rb"^content-length:\s*(\d+)\s*$", re.IGNORECASE | re.MULTILINE)
+_CHUNKED = re.compile(rb"^transfer-encoding:.*chunked", re.IGNORECASE | re.MULTILINE)
 
 
 class FaultProxy:
@@ -31,8 +43,13 @@ class FaultProxy:
         self._down = False
         self._lose = 0
         self._cut = 0
+        self._reset = 0
+        self._reset_skip = 0
+        self._reset_every = 1
+        self._delay = 0.0
         self.connections = 0
         self.lost = 0
+        self.resets = 0
         self._closing = False
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -55,6 +72,28 @@ class FaultProxy:
     def cut_requests(self, n: int = 1) -> None:
         with self._lock:
             self._cut += n
+
+    def latency(self, seconds: float) -> None:
+        with self._lock:
+            self._delay = max(0.0, seconds)
+
+    def reset_mid_body(self, n: int = 1, *, after: int = 0, every: int = 1) -> None:
+        with self._lock:
+            self._reset, self._reset_skip, self._reset_every = n, after, max(1, every)
+
+    def _reset_now(self, data: bytes) -> bool:
+        """Whether this chunk from the server starts a response that must be broken off."""
+        if not data.startswith(b"HTTP/"):
+            return False  # the rest of a response already let through
+        with self._lock:
+            if self._reset <= 0:
+                return False
+            if self._reset_skip > 0:
+                self._reset_skip -= 1
+                return False
+            self._reset -= 1
+            self._reset_skip = self._reset_every - 1
+            return True
 
     def close(self) -> None:
         self._closing = True
@@ -98,6 +137,13 @@ class FaultProxy:
                     data = s.recv(65536)
                     if not data:
                         return
+                    with self._lock:
+                        delay = self._delay
+                    if delay:
+                        time.sleep(delay)
+                    if s is server and self._reset_now(data):
+                        self._break_off(client, server, data)
+                        return
                     if s is client:
                         if self._take("_cut"):
                             server.sendall(data[: max(1, len(data) // 2)])
@@ -115,3 +161,32 @@ class FaultProxy:
                 with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
                 s.close()
+
+    def _break_off(self, client: socket.socket, server: socket.socket, data: bytes) -> None:
+        """Pass the head of a response and half its body on, then reset the client's connection.
+
+        Reads on until the headers and the whole body (or, chunked, its first bytes) have come, so
+        the cut lands inside the body rather than wherever the server's writes happened to split.
+        """
+        while b"\r\n\r\n" not in data or self._body_wanted(data) > 0:
+            more = server.recv(65536)
+            if not more:
+                break
+            data += more
+        head, sep, body = data.partition(b"\r\n\r\n")
+        sent = head + sep + body[: len(body) // 2] if len(body) > 1 else data[: max(1, len(head) // 2)]
+        client.sendall(sent)
+        self.resets += 1
+        # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()
+
+    @staticmethod
+    def _body_wanted(data: bytes) -> int:
+        """How many more body bytes to wait for: all of them when the length is known, two of a
+        chunked body, none when the response has no body (204, 304)."""
+        head, _, body = data.partition(b"\r\n\r\n")
+        found = _LENGTH.search(head)
+        if found:
+            return int(found.group(1)) - len(body)
+        return 2 - len(body) if _CHUNKED.search(head) else 0

@@ -1,0 +1,182 @@
+"""Sync over a bad link: a slow one and one whose responses break off mid-body, during push and pull.
+
+The faults are made on the wire by the real loopback proxy (tests/proxy.py) in front of the real
+reference server; the client and the engine are not patched. Every test ends the same way: once
+the fault is lifted the outbox drains, and the server holds every edit exactly once.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from helpers import GPID
+from proxy import FaultProxy
+from test_sync import (
+    OPEN,
+    ROLE,
+    USER,
+    history_versions,
+    make_client,
+    mark,
+    note_of,
+    patient_json,
+    proxied,
+    server_conditions,
+    sync_until_settled,
+    with_note,
+)
+
+from odonto_desk.api.client import ApexClient
+from odonto_desk.api.errors import Gone
+from odonto_desk.store.cache import Cache
+from odonto_desk.store.sync import SyncEngine
+
+
+@pytest.fixture
+def apex(sandbox):
+    c = make_client(sandbox.base_url)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def proxy(sandbox):
+    p = FaultProxy(sandbox.host, sandbox.port)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def cache(tmp_path):
+    c = Cache(tmp_path / "cache.sqlite")
+    yield c
+    assert c.integrity_check() == "ok"
+    c.close()
+
+
+class Scenario:
+    """A patient with three conditions on the server, synced; then offline: creates, edits and a delete."""
+
+    def __init__(self, apex: ApexClient, cache: Cache, engine: SyncEngine, load_example) -> None:
+        self.apex, self.cache = apex, cache
+        self.pid = apex.create(patient_json(load_example), gpid=GPID)["id"]
+        s1, s2, s3 = (apex.create(mark(self.pid, str(t), note=f"server {t}"), gpid=GPID)["id"] for t in (2, 3, 4))
+        assert engine.run_once().pull.stored == 4
+        self.expected: dict[str, str] = {s1: "server 2", s2: "server 3"}  # local or server id → final note
+        self.deleted = s3
+        # Interleaved so that creates, updates and the delete all reach the wire in one push.
+        self._create("offline 1")
+        self._edit(s1, "edited offline")
+        self._create("offline 2")
+        cache.delete("Condition", s3, USER, ROLE, gpid=GPID)
+        self._create("offline 3")
+        self._edit(s2, "edited offline too")
+        self.queued = len(cache.outbox.entries(OPEN))
+
+    def _create(self, note: str) -> None:
+        made = self.cache.create(mark(self.pid, "19", note=note), USER, ROLE, gpid=GPID)
+        self.expected[made["id"]] = note
+
+    def _edit(self, rid: str, note: str) -> None:
+        self.cache.edit(with_note(self.cache.get("Condition", rid), note), USER, ROLE, gpid=GPID)
+        self.expected[rid] = note
+
+    def assert_landed_once(self) -> None:
+        """The outbox is empty; the server holds each resource once, each edit once, the delete done."""
+        cache, apex = self.cache, self.apex
+        assert cache.outbox.entries(OPEN) == [] and cache.open_conflicts() == []
+        want = {cache.server_id_for("Condition", rid) or rid: note for rid, note in self.expected.items()}
+        server = {c["id"]: c for c in server_conditions(apex, self.pid)}
+        assert {rid: note_of(c) for rid, c in server.items()} == want
+        for rid, resource in server.items():
+            assert history_versions(apex, "Condition", rid) == \
+                list(range(1, int(resource["meta"]["versionId"]) + 1))  # no version written twice
+            assert note_of(cache.get("Condition", rid)) == want[rid]
+            assert cache.row("Condition", rid).version == resource["meta"]["versionId"]
+        with pytest.raises(Gone):
+            apex.read("Condition", self.deleted)
+        assert cache.get("Condition", self.deleted) is None
+
+
+# --- a response reset in the middle of its body -------------------------------------------------------
+
+
+@pytest.mark.parametrize("transactions", [True, False], ids=["transaction", "per-item"])
+def test_responses_reset_mid_body_during_push_lose_and_double_nothing(apex, proxy, cache, load_example,
+                                                                       transactions):
+    engine = SyncEngine(cache, proxied(proxy), types=("Patient", "Condition"), transactions=transactions)
+    scene = Scenario(apex, cache, engine, load_example)
+    proxy.reset_mid_body(40, every=2)  # every other answer breaks off: POSTs, PUTs, the DELETE, the GETs
+    pushes = 0
+    while cache.outbox.entries(OPEN) and pushes < 20:
+        engine.push()
+        pushes += 1
+    assert proxy.resets >= 3
+    assert pushes > 1  # a PUT or DELETE whose answer broke off is not repeated blindly: the push stopped
+    proxy.reset_mid_body(0)
+    sync_until_settled(engine, cache)
+    scene.assert_landed_once()
+
+
+def test_a_pull_whose_pages_break_off_stores_each_page_once_and_resumes_after_the_last_one(apex, proxy, cache,
+                                                                                           load_example):
+    engine = SyncEngine(cache, proxied(proxy), types=("Patient", "Condition"), page_size=2)
+    scene = Scenario(apex, cache, engine, load_example)
+    sync_until_settled(engine, cache)
+    for t in range(5, 12):  # seven new conditions from elsewhere: four pages of two
+        made = apex.create(mark(scene.pid, str(t), note=f"elsewhere {t}"), gpid=GPID)
+        scene.expected[made["id"]] = f"elsewhere {t}"
+    cursor = cache.cursor("Condition")
+
+    proxy.reset_mid_body(8, every=2)  # every page breaks off once and comes on the retry
+    report = engine.pull()
+    assert report.stopped is None and proxy.resets >= 4 and report.stored == 7
+
+    for t in range(12, 19):
+        made = apex.create(mark(scene.pid, str(t), note=f"later {t}"), gpid=GPID)
+        scene.expected[made["id"]] = f"later {t}"
+    before = cache.cursor("Condition")
+    assert before is not None and before > cursor
+    # The Patient search passes; then the Condition search's first page; then its second page
+    # breaks off more often than the client retries: the pull stops there.
+    proxy.reset_mid_body(engine.client.retries + 1, after=2)
+    stopped = engine.pull()
+    assert stopped.stopped and "NetworkError" in stopped.stopped
+    after_first_page = cache.cursor("Condition")
+    assert after_first_page is not None and after_first_page > before  # page one is stored with its cursor
+    assert len([c for c in cache.of_type("Condition") if note_of(c).startswith("later")]) == 2
+    resumed = engine.pull()
+    assert resumed.stopped is None and resumed.stored == 5  # only what it had not stored yet
+    scene.assert_landed_once()
+
+
+# --- a slow link ---------------------------------------------------------------------------------
+
+
+def test_a_slow_link_within_the_timeout_syncs_everything(apex, proxy, cache, load_example):
+    engine = SyncEngine(cache, proxied(proxy, timeout=2.0), types=("Patient", "Condition"), transactions=False)
+    scene = Scenario(apex, cache, engine, load_example)
+    proxy.latency(0.03)  # each chunk, either way
+    started = time.perf_counter()
+    sync_until_settled(engine, cache, rounds=1)
+    assert time.perf_counter() - started > 0.03 * 2 * scene.queued  # the link really was slow
+    scene.assert_landed_once()
+
+
+@pytest.mark.parametrize("transactions", [True, False], ids=["transaction", "per-item"])
+def test_a_link_slower_than_the_timeout_stops_the_sync_and_it_drains_once_the_link_is_fast(apex, proxy, cache,
+                                                                                         load_example, transactions):
+    client = proxied(proxy, timeout=0.25, retries=1)
+    engine = SyncEngine(cache, client, types=("Patient", "Condition"), transactions=transactions)
+    scene = Scenario(apex, cache, engine, load_example)
+    proxy.latency(0.4)  # the request still reaches the server (and is written); its answer comes too late
+    pushed = engine.push()
+    assert pushed.stopped and "NetworkError" in pushed.stopped and pushed.confirmed == 0
+    pulled = engine.pull()
+    assert pulled.stopped and "NetworkError" in pulled.stopped
+    assert len(cache.outbox.entries(OPEN)) == scene.queued
+    time.sleep(0.5)  # let the last slow request through to the server before the link is fixed
+    proxy.latency(0)
+    sync_until_settled(engine, cache)
+    scene.assert_landed_once()
