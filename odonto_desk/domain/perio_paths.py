@@ -130,6 +130,22 @@ def _segments(spec: Iterable[SegmentSpec]) -> tuple[Segment, ...]:
     return tuple(s if isinstance(s, Segment) else Segment.of(*s) for s in spec)
 
 
+def parse_segments(text: str) -> tuple[Segment, ...]:
+    """A custom path as a user types it: ``"1-16 F, 16-1 L, 17-32 L, 32-17 F"`` (Universal numbers;
+    F facial/buccal, L lingual/palatal). A part that cannot be read is named in the error."""
+    parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
+    if not parts:
+        raise InvalidMeasurement("type the passes, e.g. 1-16 F, 16-1 L, 32-17 F, 17-32 L", field="segments")
+    out = []
+    for part in parts:
+        words = part.replace("→", "-").replace("-", " ").split()
+        if len(words) != 3:
+            raise InvalidMeasurement(f"{part!r} is not a pass: write first-last and F or L, e.g. 1-16 F",
+                                     field="segments")
+        out.append(Segment.of(words[0], words[1], words[2]))
+    return tuple(out)
+
+
 PRESETS: dict[PathName, tuple[Segment, ...]] = {
     PathName.MAXILLARY_FIRST: _segments([(1, 16, "F"), (16, 1, "L"), (32, 17, "F"), (17, 32, "L")]),
     PathName.FACIALS_FIRST: _segments([(1, 16, "F"), (17, 32, "F"), (32, 17, "L"), (16, 1, "L")]),

@@ -25,6 +25,7 @@ class ActionId(enum.StrEnum):
     QUIT = "quit"
     FOCUS_COMMAND = "focus_command"
     FOCUS_CHART = "focus_chart"
+    PREFERENCES = "preferences"
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ SPECS: dict[ActionId, ActionSpec] = {
     ActionId.QUIT: ActionSpec("&Quit", "Close Odonto Desk", QKeySequence.StandardKey.Quit),
     ActionId.FOCUS_COMMAND: ActionSpec("Charting &command line", "Type a charting command", keys="Ctrl+K"),
     ActionId.FOCUS_CHART: ActionSpec("&Odontogram", "Select teeth with the keyboard", keys="Ctrl+D"),
+    ActionId.PREFERENCES: ActionSpec("Pr&eferences…", "Numbering, server, idle lock, perio path and red thresholds",
+                                     QKeySequence.StandardKey.Preferences, keys="Ctrl+,"),
 }
 
 

@@ -177,7 +177,8 @@ class MainWindow(QMainWindow):
         a = self.actions_by_id
         file_menu = self.menuBar().addMenu("&File")
         for aid in (ActionId.FIND_PATIENT, ActionId.PRINT_CHART, ActionId.EXPORT_CHART, None, ActionId.SYNC_NOW,
-                    ActionId.CONFLICTS, None, ActionId.LOCK, ActionId.SIGN_OUT, ActionId.QUIT):
+                    ActionId.CONFLICTS, None, ActionId.PREFERENCES, None, ActionId.LOCK, ActionId.SIGN_OUT,
+                    ActionId.QUIT):
             if aid is None:
                 file_menu.addSeparator()
             else:
@@ -216,6 +217,7 @@ class MainWindow(QMainWindow):
         a[ActionId.PRINT_CHART].triggered.connect(self.print_chart)
         a[ActionId.EXPORT_CHART].triggered.connect(self.export_chart_dialog)
         a[ActionId.CONFLICTS].triggered.connect(self.show_conflicts)
+        a[ActionId.PREFERENCES].triggered.connect(self.show_preferences)
         a[ActionId.LOCK].triggered.connect(self.lock)
         a[ActionId.QUIT].triggered.connect(self.close)
         a[ActionId.FOCUS_COMMAND].triggered.connect(lambda: self.chart_tab.command.edit.setFocus())
@@ -295,6 +297,14 @@ class MainWindow(QMainWindow):
         self.chart_tab.set_numbering(system)
         for tab in self.patient_tabs.values():
             tab.set_numbering(system)  # type: ignore[attr-defined]
+
+    def show_preferences(self) -> None:
+        from odonto_desk.ui.preferences import PreferencesDialog
+
+        if PreferencesDialog(self.settings, self).exec():
+            system = NumberingSystem(self.settings.get("setting/numbering"))
+            if system is not self.numbering:
+                self.set_numbering(system)
 
     # --- sync ----------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ class Option:
     default: Any
     parse: Callable[[Any], Any]
     title: str
+    choices: tuple[str, ...] = ()  # the values a user picks from, when the option is a choice
 
 
 def _minutes(v: Any) -> int:
@@ -43,9 +44,21 @@ def _url(v: Any) -> str:
     return s.rstrip("/")
 
 
+PERIO_PATHS = ("maxillary-first", "facials-first", "mandibular-lingual-first", "custom")
+
+
+def _perio_segments(v: Any) -> str:
+    from odonto_desk.domain.perio_paths import parse_segments
+
+    s = str(v).strip()
+    if s:
+        parse_segments(s)  # a DomainError (a ValueError) names the bad pass
+    return s
+
+
 def _perio_path(v: Any) -> str:
     s = str(v)
-    if s not in ("maxillary-first", "facials-first", "mandibular-lingual-first"):
+    if s not in PERIO_PATHS:
         raise ValueError(f"{s!r} is not a perio path preset")
     return s
 
@@ -74,11 +87,14 @@ def _role(v: Any) -> str:
 
 OPTIONS: dict[str, Option] = {o.key: o for o in (
     Option("setting/numbering", NumberingSystem.UNIVERSAL.value, lambda v: NumberingSystem(str(v)).value,
-           "Tooth numbering"),
-    Option("setting/palette", "okabe-ito", lambda v: {"okabe-ito": "okabe-ito"}[str(v)], "Status palette"),
+           "Tooth numbering", tuple(n.value for n in NumberingSystem)),
+    Option("setting/palette", "okabe-ito", lambda v: {"okabe-ito": "okabe-ito"}[str(v)], "Status palette",
+           ("okabe-ito",)),
     Option("setting/server_url", "", _url, "Apex server (blank: the embedded reference server)"),
     Option("setting/idle_lock_minutes", 10, _minutes, "Lock after idle (minutes, 0 = never)"),
-    Option("setting/perio_path", "maxillary-first", _perio_path, "Perio entry path"),
+    Option("setting/perio_path", "maxillary-first", _perio_path, "Perio entry path", PERIO_PATHS),
+    Option("setting/perio_custom_path", "1-16 F, 16-1 L, 17-32 L, 32-17 F", _perio_segments,
+           "Perio custom path (passes: first-last F/L)"),
     Option("setting/perio_implants", True, _flag, "Perio path stops at implants"),
     Option("setting/perio_red_pd", 4, _mm, "Perio: PD shown red from (mm)"),
     Option("setting/perio_red_gm", 2, _mm, "Perio: recession shown red from (mm)"),

@@ -200,6 +200,26 @@ def test_path_preset_is_used_and_remembered(typing, settings):
     assert typing.grid.entry.path_name.value == "facials-first"
 
 
+def test_a_custom_path_from_preferences_is_walked_and_a_bad_one_is_refused(typing, settings):
+    settings.set("setting/perio_custom_path", "5-3 L, 3-5 F")
+    typing.path.setCurrentIndex(typing.path.findData("custom"))
+    typing.path.activated.emit(typing.path.currentIndex())
+    entry = typing.grid.entry
+    assert entry.path_name.value == "custom" and entry.stop.tooth.universal == "5"
+    assert [s.tooth.universal for s in entry.path.stops][:3] == ["5", "5", "5"]
+    for k in (Qt.Key.Key_2, Qt.Key.Key_3, Qt.Key.Key_4):
+        key(typing, k)
+    assert typing.where.text().startswith("Probing depth: tooth 4")  # 5 → 3 on the lingual
+    # Edited in Preferences while the exam is open: the new passes apply at once.
+    settings.set("setting/perio_custom_path", "20-18 F")
+    assert typing.grid.entry.stop.tooth.universal == "20"
+    # A stored path that no longer parses (an ini edited by hand) falls back to the default passes.
+    settings.q.setValue("setting/perio_custom_path", "1-16 X")
+    typing.path.activated.emit(typing.path.currentIndex())
+    assert settings.get("setting/perio_custom_path") == "1-16 F, 16-1 L, 17-32 L, 32-17 F"
+    assert str(typing.grid.entry.path.segments[0]).startswith("1→16 ") and len(typing.grid.entry.path.segments) == 4
+
+
 def test_implants_can_be_skipped_by_the_setting(qtbot, window):
     tab = open_perio(qtbot, window, RIVERA)
     exam = PerioExam(patient=RIVERA, date=TODAY)

@@ -36,7 +36,7 @@ from odonto_desk.domain.errors import DomainError
 from odonto_desk.domain.perio import PerioExam
 from odonto_desk.domain.perio_entry import Outcome, PerioEntry, RedThresholds
 from odonto_desk.domain.perio_indices import summarize
-from odonto_desk.domain.perio_paths import PathName
+from odonto_desk.domain.perio_paths import PathName, Segment, parse_segments
 from odonto_desk.domain.teeth import NumberingSystem
 from odonto_desk.services.perio import PerioChart, PerioService, SaveReport
 from odonto_desk.ui.errors import describe, show_error
@@ -47,7 +47,7 @@ from odonto_desk.ui.tabs import TabContext
 SAVE_AFTER_MS = 1500
 CLASSIFY_AFTER_MS = 400
 PATHS = ((PathName.MAXILLARY_FIRST, "Maxillary first"), (PathName.FACIALS_FIRST, "Facials first"),
-         (PathName.MANDIBULAR_LINGUAL_FIRST, "Mandibular lingual last"))
+         (PathName.MANDIBULAR_LINGUAL_FIRST, "Mandibular lingual last"), (PathName.CUSTOM, "Custom"))
 KIND_TITLES = {FlagKind.GRAY_ZONE: "To confirm", FlagKind.MISSING_DATA: "Missing data",
                FlagKind.HISTORY: "History", FlagKind.ASSUMPTION: "Assumption"}
 
@@ -269,6 +269,19 @@ class PerioTab(QWidget):
     def _on_setting(self, key: str) -> None:
         if key.startswith("setting/perio_red_"):
             self.grid.set_thresholds(self.thresholds())
+        elif key == "setting/perio_path":
+            index = self.path.findData(self.settings.get(key))
+            if index >= 0 and index != self.path.currentIndex():
+                self.path.setCurrentIndex(index)
+                self._on_path(index)
+        elif key == "setting/perio_custom_path" and self.path.currentData() == PathName.CUSTOM.value:
+            self._on_path(self.path.currentIndex())
+
+    def segments(self) -> tuple[Segment, ...] | None:
+        """The passes of the custom path (from Preferences) when it is chosen, else None."""
+        if self.path.currentData() != PathName.CUSTOM.value:
+            return None
+        return parse_segments(self.settings.get("setting/perio_custom_path"))
 
     def _set_enabled(self, on: bool) -> None:
         for w in (self.new_button, self.copy_button, self.print_button, self.confirm_button):
@@ -367,7 +380,8 @@ class PerioTab(QWidget):
 
     def _entry_for(self, exam: PerioExam) -> PerioEntry | None:
         try:
-            entry = PerioEntry(exam, path=self.path.currentData(), include_implants=self.implants.isChecked())
+            entry = PerioEntry(exam, path=self.path.currentData(), segments=self.segments(),
+                               include_implants=self.implants.isChecked())
         except DomainError as exc:
             self.message.setText(str(exc))
             return None
@@ -409,7 +423,12 @@ class PerioTab(QWidget):
         name = self.path.currentData()
         self.settings.set("setting/perio_path", name)
         if self.grid.entry is not None:
-            self._report(self.grid.entry.set_path(name))
+            try:
+                segments = self.segments()
+            except DomainError as exc:
+                self._on_refused(f"custom path: {exc} (File ▸ Preferences)")
+                return
+            self._report(self.grid.entry.set_path(name, segments))
 
     def _on_reverse(self, on: bool) -> None:
         entry = self.grid.entry
