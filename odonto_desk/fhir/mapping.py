@@ -53,15 +53,22 @@ def register(mapper: Mapper) -> Mapper:
 
 @functools.cache
 def _load_all() -> None:
-    """Import every resource module once (importing one registers its mapper)."""
+    """Import every resource module once (importing one registers its mapper).
+
+    They are found by listing the package, so nothing imports them by name: a frozen build must
+    collect them itself (``packaging/odonto-desk.spec``). Finding none is said at once rather than
+    surfacing later as "no FHIR mapping" on the first chart mark.
+    """
     import importlib
     import pkgutil
 
     from odonto_desk.fhir import resources
 
-    for info in pkgutil.iter_modules(resources.__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{resources.__name__}.{info.name}")
+    names = [i.name for i in pkgutil.iter_modules(resources.__path__) if not i.name.startswith("_")]
+    if not names:
+        raise ImportError(f"no FHIR mapping modules found in {resources.__name__} (a build that left them out?)")
+    for name in names:
+        importlib.import_module(f"{resources.__name__}.{name}")
 
 
 def mapper_for_domain(obj: Any) -> Mapper:

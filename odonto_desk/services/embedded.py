@@ -16,6 +16,18 @@ from pathlib import Path
 from odonto_desk.services.session import Server
 
 
+def odonto_desk_command(*args: str) -> list[str]:
+    """The command line that runs ``odonto-desk ARGS`` in a child process.
+
+    From source it is this interpreter with ``-m odonto_desk``. A frozen build (PyInstaller) has no
+    interpreter to give ``-m`` to: its ``sys.executable`` is the app's own binary, which takes the
+    subcommand directly, so the embedded server runs from the same binary as the app.
+    """
+    if getattr(sys, "frozen", False):
+        return [sys.executable, *args]
+    return [sys.executable, "-m", "odonto_desk", *args]
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -36,8 +48,8 @@ class EmbeddedServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed with it
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "odonto_desk", "sandbox", "--host", "127.0.0.1", "--port", str(self.port),
-             "--db", str(self.data_dir / "apex-sandbox.sqlite")],
+            odonto_desk_command("sandbox", "--host", "127.0.0.1", "--port", str(self.port),
+                                "--db", str(self.data_dir / "apex-sandbox.sqlite")),
             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         log.close()
         return self.server

@@ -12,6 +12,7 @@ Thread rule: UI thread only (QPixmap).
 from __future__ import annotations
 
 import functools
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,19 @@ from PySide6.QtSvg import QSvgRenderer
 from odonto_desk.domain.surfaces import Surface
 from odonto_desk.domain.teeth import Arch, Side, Tooth, ToothType
 
-ASSETS = Path(__file__).resolve().parents[3] / "assets" / "teeth_svg"
+
+def _assets_dir() -> Path:
+    """The tooth drawings' folder: ``assets/`` at the checkout's root, or in a frozen build's bundle.
+
+    ``assets/`` sits outside the package, so a PyInstaller build copies it into its data folder
+    (``sys._MEIPASS``) rather than beside the modules; looking there first keeps both layouts working.
+    """
+    bundle = getattr(sys, "_MEIPASS", None)
+    root = Path(bundle) if bundle else Path(__file__).resolve().parents[3]
+    return root / "assets" / "teeth_svg"
+
+
+ASSETS = _assets_dir()
 
 _TYPE_NAMES = {
     ToothType.CENTRAL_INCISOR: "central",
