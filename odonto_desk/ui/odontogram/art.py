@@ -1,9 +1,10 @@
 """Tooth drawings: the SVGs of ``assets/teeth_svg`` rendered once per size, and their surface masks.
 
 Painting never renders SVG: :class:`ToothArt` renders each drawing once per (size, mirroring) into
-an image and keeps it, together with one alpha mask per named surface region. The masks serve two
-purposes: hit-testing a click (which surface is under the pointer) and tinting a surface (the
-mark's brush is drawn through the mask). Drawings are for the patient's right side; left-side
+an image and keeps it, together with one alpha mask per named surface region (each rendered the
+first time it is used, see :class:`Masks`). The masks serve two purposes: hit-testing a click
+(which surface is under the pointer) and tinting a surface (the mark's brush is drawn through the
+mask). Drawings are for the patient's right side; left-side
 teeth use the horizontally mirrored images.
 
 Thread rule: UI thread only (QPixmap).
@@ -13,8 +14,10 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QImage, QPainter, QTransform
@@ -22,6 +25,8 @@ from PySide6.QtSvg import QSvgRenderer
 
 from odonto_desk.domain.surfaces import Surface
 from odonto_desk.domain.teeth import Arch, Side, Tooth, ToothType
+
+K = TypeVar("K")
 
 
 def _assets_dir() -> Path:
@@ -60,13 +65,53 @@ def drawing_name(tooth: Tooth, view: str) -> str:
     return f"{dentition}-{arch}-{_TYPE_NAMES[base.tooth_type]}-{view}"
 
 
+class Masks(Mapping[K, QImage]):
+    """The masks of one drawing at one size, each rendered the first time it is asked for.
+
+    A chart's first paint needs the masks of the marked teeth only (a filling tints its surfaces,
+    a root canal its canals); the rest wait for a click or a hover. Rendering them all up front was
+    four fifths of the first paint's SVG work.
+    """
+
+    def __init__(self, ids: dict[K, str], render: Callable[[str], QImage]) -> None:
+        self._ids = ids
+        self._render = render
+        self._done: dict[K, QImage] = {}
+
+    def __getitem__(self, key: K) -> QImage:
+        found = self._done.get(key)
+        if found is None:
+            found = self._done[key] = self._render(self._ids[key])  # KeyError for a region it lacks
+        return found
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._ids  # without rendering it
+
+    def get(self, key: K, default: QImage | None = None) -> QImage | None:  # type: ignore[override]
+        found = self._done.get(key)
+        if found is not None:
+            return found
+        return self[key] if key in self._ids else default
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @property
+    def rendered(self) -> int:
+        """How many of the masks have been rendered so far."""
+        return len(self._done)
+
+
 @dataclass(frozen=True)
 class Rendered:
     """One drawing at one size: the image, each surface's mask, and the structural parts' masks."""
 
     image: QImage
-    surfaces: dict[Surface, QImage]
-    parts: dict[str, QImage]  # crown, roots, canals, outline
+    surfaces: Mapping[Surface, QImage]
+    parts: Mapping[str, QImage]  # crown, roots, canals, outline
 
     def surface_at(self, point: QPoint) -> Surface | None:
         """The surface whose region is under ``point`` (image pixels), if any."""
@@ -138,20 +183,16 @@ class ToothArt:
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         renderer.render(p, QRectF(0, 0, size.width(), size.height()))
         p.end()
-        surfaces: dict[Surface, QImage] = {}
-        for letter in _REGION_LETTERS:
-            eid = f"surface-{letter}"
-            if renderer.elementExists(eid):
-                surfaces[Surface(letter)] = _element(renderer, eid, view, size)
-        parts = {}
-        for eid in ("crown", "outline", *(f"root-{i}" for i in range(1, 4)), *(f"canal-{i}" for i in range(1, 4))):
-            if renderer.elementExists(eid):
-                parts[eid] = _element(renderer, eid, view, size)
-        if mirrored:
-            image = _mirror(image)
-            surfaces = {s: _mirror(m) for s, m in surfaces.items()}
-            parts = {k: _mirror(m) for k, m in parts.items()}
-        return Rendered(image, surfaces, parts)
+
+        def element(eid: str) -> QImage:
+            mask = _element(renderer, eid, view, size)
+            return _mirror(mask) if mirrored else mask
+
+        surface_ids = {Surface(letter): f"surface-{letter}" for letter in _REGION_LETTERS
+                       if renderer.elementExists(f"surface-{letter}")}
+        part_ids = {eid: eid for eid in ("crown", "outline", *(f"root-{i}" for i in range(1, 4)),
+                                         *(f"canal-{i}" for i in range(1, 4))) if renderer.elementExists(eid)}
+        return Rendered(_mirror(image) if mirrored else image, Masks(surface_ids, element), Masks(part_ids, element))
 
 
 def _blank(size: QSize) -> QImage:
