@@ -68,4 +68,5 @@ def session_on(base_url: str, template: Path, path: Path, *, role=None, name: st
         src.backup(dst)
     src.close()
     dst.close()
-    return Session(User(name, role), Server(base_url=base_url), path, credentials=ApiKey(ROLE_KEYS[role.value]))
+    return Session(User(name, role), Server(base_url=base_url), path, credentials=ApiKey(ROLE_KEYS[role.value]),
+                   today=TODAY)

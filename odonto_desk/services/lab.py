@@ -106,7 +106,7 @@ class LabService:
 
     @property
     def today(self) -> dt.date:
-        return self._today or dt.date.today()
+        return self._today or self.session.today()
 
     # --- the practice's labs and holidays ---------------------------------------------------------
 

@@ -49,7 +49,7 @@ class PatientService:
 
     @property
     def today(self) -> dt.date:
-        return self._today or dt.date.today()
+        return self._today or self.session.today()
 
     def find(self, text: str = "", *, limit: int = 200) -> list[PatientRow]:
         """Patients whose name, GPID or date of birth contain every word of ``text``, by family name."""

@@ -8,6 +8,7 @@ its own cache connection (SQLite connections are not shared across threads).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import enum
 import threading
 from dataclasses import dataclass
@@ -108,8 +109,9 @@ class Session:
     """One user on one server with one cache file. Safe to use from any thread."""
 
     def __init__(self, user: User, server: Server, cache_path: str | Path, *,
-                 credentials: Credentials | None = None) -> None:
+                 credentials: Credentials | None = None, today: dt.date | None = None) -> None:
         self.user = user
+        self._today = today
         self.server = server
         self.cache_path = Path(cache_path)
         self._credentials = credentials
@@ -118,6 +120,10 @@ class Session:
         self._caches: list[Cache] = []
         self._client: ApexClient | None = None
         self._engine: SyncEngine | None = None
+
+    def today(self) -> dt.date:
+        """The practice's day: every service dates new work by it (a test or a replay fixes it)."""
+        return self._today or dt.date.today()
 
     # --- per-thread cache ----------------------------------------------------------------------
 
