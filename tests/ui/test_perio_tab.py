@@ -235,7 +235,7 @@ def test_new_exam_and_copy_previous(qtbot, window):
     last = tab.chart.exams[-1]
     assert not tab.editable  # an exam of an earlier day is read-only
     copied = new_exam(qtbot, tab, copy=True)
-    assert copied.date == TODAY and copied.id != last.id
+    assert copied.date == tab.service.today and copied.id != last.id  # the tab's clock, not the tests' TODAY
     assert copied.pd(3, Site.MB) == last.pd(3, Site.MB) and copied.is_missing(1)
     blank = new_exam(qtbot, tab)
     assert blank.pd(3, Site.MB) is None
