@@ -129,6 +129,11 @@ def test_the_signature_pad_signs_and_the_case_presentation_pdf_has_it(qtbot, win
     dark = sum(1 for y in range(0, page.height(), 4) for x in range(0, page.width(), 4)
                if page.pixelColor(x, y).lightness() < 200)
     assert dark > 500  # the chart and the table are drawn, not a blank page
+    # The chart picture and the signature captured on the pad are in the PDF as images (text alone passes above).
+    listed = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True, check=True).stdout
+    images = [line.split() for line in listed.splitlines()[2:] if line.split()[2:3] == ["image"]]
+    assert len(images) == 2, listed
+    assert sorted(int(i[3]) > 600 for i in images) == [False, True]  # the wide chart and the smaller signature
     qtbot.waitUntil(lambda: any(
         r[0] == "exported" for r in session.cache().db.conn.execute("SELECT action FROM audit WHERE type='CarePlan'")),
         timeout=5000)
