@@ -317,6 +317,8 @@ def test_the_printed_exam_has_its_grid_graph_and_classification(qtbot, window, t
     inked = sum(1 for y in range(0, page.height(), 3) for x in range(0, page.width(), 3)
                 if page.pixelColor(x, y).lightness() < 200)
     assert inked > 800  # the grid and the graph are drawn, not a blank page
+    listed = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert sum(line.split()[2:3] == ["image"] for line in listed.splitlines()[2:]) == 2, listed  # grid and graph
 
 
 # --- screenshots -----------------------------------------------------------------------------------
