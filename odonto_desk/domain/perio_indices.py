@@ -158,6 +158,17 @@ class SiteChange:
     def cal_change(self) -> int | None:
         return _delta(self.cal_before, self.cal_after)
 
+    def pd_trend(self, by: int = WORSENED_MM) -> int:
+        """+1 when the PD deepened by ``by`` mm or more, −1 when it got as much shallower, else 0."""
+        d = self.pd_change
+        return 0 if d is None or abs(d) < by else (1 if d > 0 else -1)
+
+
+def site_change(before: PerioExam, after: PerioExam, tooth: Tooth, site: Site) -> SiteChange:
+    """One site from ``before`` to ``after`` (the chart's Δ row); a missing tooth reads as no values."""
+    old, new = before.reading(tooth, site), after.reading(tooth, site)
+    return SiteChange(tooth, site, old.pd, new.pd, old.cal, new.cal)
+
 
 @dataclass(frozen=True, slots=True)
 class ExamComparison:

@@ -362,6 +362,16 @@ class TreatmentPlan(DomainModel):
         changed = self.with_lines({item_id: moved, **siblings})
         return changed.model_copy(update={"status": changed._settled_status()})
 
+    def can_move(self, item_id: str, status: LineStatus) -> bool:
+        """Whether :meth:`with_status` would move the line to ``status`` (what a status button asks)."""
+        if self.item(item_id).line_status is status:
+            return False
+        try:
+            self.with_status(item_id, status)
+        except DomainError:
+            return False
+        return True
+
     def _settled_status(self) -> PlanStatus:
         """A draft becomes active once the patient accepts a line; all work done completes the plan."""
         live = [i.line_status for i in self.items if i.line_status is not LineStatus.REJECTED]

@@ -28,6 +28,7 @@ from odonto_desk.domain.perio_indices import (
     mean_pd,
     pd_counts,
     plaque_index,
+    site_change,
     summarize,
 )
 from odonto_desk.domain.surfaces import Surface
@@ -501,6 +502,19 @@ def test_compare_two_exams_site_by_site():
     assert [(c.tooth.universal, c.site) for c in result.cal_worsened()] == [("19", Site.MB)]
     assert result.cal_worsened(by=4) == ()
     assert result.teeth_lost == (Tooth("30"),)
+
+
+def test_one_site_change_and_its_two_mm_trend_as_the_chart_shows_it():
+    before, after = PerioExam(date=dt.date(2023, 1, 10)), PerioExam(date=dt.date(2024, 1, 10))
+    for site, then, now in (("MB", 3, 5), ("B", 6, 4), ("DB", 3, 4)):
+        before.set_pd(14, site, then)
+        after.set_pd(14, site, now)
+    assert [site_change(before, after, Tooth("14"), s).pd_trend() for s in (Site.MB, Site.B, Site.DB)] == [1, -1, 0]
+    assert site_change(before, after, Tooth("14"), Site.DB).pd_change == 1
+    assert site_change(before, after, Tooth("14"), Site.DB).pd_trend(by=1) == 1
+    after.mark_missing(14)
+    gone = site_change(before, after, Tooth("14"), Site.MB)
+    assert gone.pd_change is None and gone.pd_trend() == 0
 
 
 def test_compare_refuses_exams_in_the_wrong_order():

@@ -57,6 +57,12 @@ def test_an_option_in_progress_blocks_accepting_its_sibling_and_completed_is_fin
     with pytest.raises(DomainError) as e:
         done.with_status("crown", LineStatus.PROPOSED)
     assert e.value.field == "status"
+    # The status buttons ask the same rules: nothing moves a completed line, an option in progress
+    # blocks accepting its sibling, and a line is not "moved" to the status it has.
+    assert not any(done.can_move("crown", s) for s in LineStatus)
+    assert plan.item("onlay").line_status is LineStatus.REJECTED  # starting the crown rejected it
+    assert not plan.can_move("onlay", LineStatus.ACCEPTED) and not plan.can_move("onlay", LineStatus.REJECTED)
+    assert not plan.can_move("crown", LineStatus.IN_PROGRESS) and plan.can_move("crown", LineStatus.COMPLETED)
 
 
 def test_category_totals_cover_all_eight_categories_in_order():

@@ -179,6 +179,21 @@ def test_hover_text_lists_the_tooth_history(qtbot, window):
     assert "crown" in text and "root canal" in text
 
 
+def test_hovering_a_tooth_shows_its_history_as_a_tooltip(qtbot, window):
+    from PySide6.QtCore import QEvent, QPointF
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication, QToolTip
+
+    open_patient(qtbot, window, RIVERA)
+    chart = window.chart_tab.odontogram
+    point = chart.surface_point(Tooth("14"), Surface.O)
+    QApplication.sendEvent(chart, QMouseEvent(QEvent.Type.MouseMove, QPointF(point), chart.mapToGlobal(QPointF(point)),
+                                              Qt.MouseButton.NoButton, Qt.MouseButton.NoButton,
+                                              Qt.KeyboardModifier.NoModifier))
+    qtbot.waitUntil(QToolTip.isVisible, timeout=3000)
+    assert QToolTip.text() == chart.tooth_summary(Tooth("14"), Surface.O) and "root canal" in QToolTip.text()
+
+
 def test_completing_planned_work_closes_the_plan_and_charts_the_procedure(qtbot, window, session):
     w = window
     open_patient(qtbot, w, RIVERA)

@@ -154,6 +154,26 @@ def test_window_level_zoom_pan_and_frames_follow_mouse_keys_and_sliders(qtbot, w
     assert viewer.current_grey()[0, 0] == 255  # frame 5 holds 2500: white in a 2-wide window at 2500
 
 
+def test_a_jpeg_photo_is_imported_viewed_in_colour_and_sent_with_its_teeth(qtbot, window, session, tmp_path):
+    from PySide6.QtGui import QColor, QImage
+
+    tab = open_imaging(qtbot, window)
+    picture = QImage(120, 80, QImage.Format.Format_RGB32)
+    picture.fill(QColor(200, 40, 40))  # a flat red: JPEG keeps it within a few levels
+    path = tmp_path / "smile.jpg"
+    assert picture.save(str(path), "JPEG", 95)
+    tab.import_path(path, kind="intraoral-photo", teeth=(Tooth("8"), Tooth("9")), title="Smile")
+    qtbot.waitUntil(lambda: any(r.title == "Smile" and r.state == UploadState.SENT for r in tab.rows), timeout=15000)
+    stack = tab.viewer.stack
+    assert stack is not None and stack.frames.shape == (1, 80, 120, 3)  # decoded to colour pixels
+    red, green, blue = (int(v) for v in stack.frames[0, 40, 60])
+    assert red > 180 and green < 70 and blue < 70
+    row = next(r for r in tab.rows if r.title == "Smile")
+    doc = session.client().read(*row.key.split("/"))
+    assert doc["content"][0]["attachment"]["contentType"] == "image/jpeg"
+    assert tab.table.item(tab.rows.index(row), 3).text() == "8, 9"
+
+
 @pytest.mark.parametrize(("content", "says"), [
     (b"just some text, not an image", "not a PNG, JPEG or DICOM"),
     (None, "incomplete or damaged"),

@@ -22,6 +22,7 @@ from PySide6.QtTest import QTest
 
 from odonto_desk.domain.perio import Flag, PerioExam, Site
 from odonto_desk.domain.perio_paths import exam_path
+from odonto_desk.domain.teeth import Tooth
 from odonto_desk.services.perio import PerioService
 
 HADDAD, RIVERA = "demo-haddad", "demo-rivera"
@@ -235,7 +236,7 @@ def test_new_exam_and_copy_previous(qtbot, window):
     last = tab.chart.exams[-1]
     assert not tab.editable  # an exam of an earlier day is read-only
     copied = new_exam(qtbot, tab, copy=True)
-    assert copied.date == TODAY and copied.id != last.id
+    assert copied.date == tab.service.today and copied.id != last.id  # the tab's clock, not the tests' TODAY
     assert copied.pd(3, Site.MB) == last.pd(3, Site.MB) and copied.is_missing(1)
     blank = new_exam(qtbot, tab)
     assert blank.pd(3, Site.MB) is None
@@ -254,6 +255,32 @@ def test_red_threshold_setting_changes_what_is_red(typing, settings):
     assert red_pixels() > 5  # PD 5 ≥ 4: red
     settings.set("setting/perio_red_pd", 6)
     assert red_pixels() == 0
+
+
+def test_cal_is_derived_from_pd_and_gm_and_cannot_be_entered(qtbot, typing):
+    typing.exam.set_gm(1, Site.DB, 2)
+    key(typing, Qt.Key.Key_5)  # PD 5 at 1 DB
+    assert typing.exam.cal(1, Site.DB) == 7
+    grid = typing.grid
+    cal = next(r for r in grid._rows if r.line.name == "CAL" and r.upper and r.facial)
+    where = typing.where.text()
+    qtbot.mouseClick(grid, Qt.MouseButton.LeftButton, pos=grid.cell_rect(cal, Tooth("3"), Site.B).center())
+    assert typing.where.text() == where and where.startswith("Probing depth: tooth 1")  # the cursor stayed
+    key(typing, Qt.Key.Key_4)  # goes to the probing cursor (1 B), not to a CAL cell
+    assert typing.exam.pd(1, Site.B) == 4 and typing.exam.cal(3, Site.B) is None
+
+
+def test_the_indices_panel_shows_the_domains_figures(qtbot, window):
+    from odonto_desk.domain.perio_indices import summarize
+
+    tab = open_perio(qtbot, window, HADDAD)
+    s = summarize(tab.exam, include_implants=tab.implants.isChecked())
+    assert s.bleeding.percent and s.plaque.percent is not None and s.pd.at_least_6 > 0
+    shown = {"Bleeding on probing": f"{s.bleeding.percent:.0f} %", "Plaque": f"{s.plaque.percent:.0f} %",
+             "Mean PD": f"{s.mean_pd:.1f} mm", "Mean CAL": f"{s.mean_cal:.1f} mm",
+             "Sites PD ≥ 4 mm": str(s.pd.at_least_4), "Sites PD ≥ 6 mm": str(s.pd.at_least_6)}
+    for label, value in shown.items():
+        assert f"<tr><td>{label}</td><td align=right><b>{value}</b></td>" in tab.indices.text(), label
 
 
 def test_a_draft_is_written_after_each_keystroke(qtbot, typing, session):
@@ -290,6 +317,8 @@ def test_the_printed_exam_has_its_grid_graph_and_classification(qtbot, window, t
     inked = sum(1 for y in range(0, page.height(), 3) for x in range(0, page.width(), 3)
                 if page.pixelColor(x, y).lightness() < 200)
     assert inked > 800  # the grid and the graph are drawn, not a blank page
+    listed = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert sum(line.split()[2:3] == ["image"] for line in listed.splitlines()[2:]) == 2, listed  # grid and graph
 
 
 # --- screenshots -----------------------------------------------------------------------------------
@@ -327,6 +356,20 @@ def _grid(older: int = 0, baseline: bool = False):
                   baseline=exams[0] if baseline else None, read_only=True)
     grid.resize(grid.sizeHint())
     return grid
+
+
+def test_the_grid_is_the_dentists_view_with_six_sites_a_tooth(qapp):
+    grid = _grid()
+    rows = {(r.upper, r.facial): r for r in grid._rows if r.line.name == "PD"}
+    upper = [grid.cell_rect(rows[True, True], Tooth(str(n)), None).x() for n in range(1, 17)]
+    lower = [grid.cell_rect(rows[False, True], Tooth(str(n)), None).x() for n in range(32, 16, -1)]
+    assert upper == sorted(upper) and lower == sorted(lower)  # #1 … #16 and #32 … #17, left to right
+    assert lower[0] == upper[0]  # #32 at the left of the lower row, under #1
+    for (up, facial), row in rows.items():
+        tooth = Tooth("3" if up else "30")
+        box = grid.cell_rect(row, tooth, None)
+        sites = {grid.hit(box.left() + 8 + 17 * i, box.center().y())[2] for i in range(3)}
+        assert len(sites) == 3 and all(site.is_facial == facial for site in sites)  # 3 + 3 = six sites a tooth
 
 
 def test_grid_screenshot(qapp, tmp_path):

@@ -103,6 +103,40 @@ def test_a_new_plan_takes_lines_with_fee_estimates_and_refuses_bad_ones(qtbot, w
     assert "Restorative" in crown[3] and not form.tooth.styleSheet()
 
 
+def test_a_line_keeps_its_priority_moves_in_progress_and_planned_chart_work_joins_the_plan(qtbot, window, session):
+    from odonto_desk.domain.plan import Priority
+
+    tab = open_plan_tab(qtbot, window, RIVERA)
+    tab.new_title.setText("Urgent work")
+    qtbot.mouseClick(tab.new_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.plan is not None and tab.plan.title == "Urgent work", timeout=5000)
+    form = tab.form
+    for w, text in zip((form.code, form.tooth, form.surfaces, form.fee), ("D2740", "3", "", ""), strict=True):
+        w.setText(text)
+    form.priority.setCurrentIndex(form.priority.findData(Priority.URGENT))
+    qtbot.mouseClick(form.add_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.plan is not None and len(tab.plan.items) == 1, timeout=5000)
+    [line] = tab.plan.items
+    assert line.priority is Priority.URGENT
+    assert next(r for r in rows(tab) if "D2740" in r[2])[4] == "urgent"
+    select_line(tab, line.id)
+    qtbot.mouseClick(tab.status_buttons[LineStatus.IN_PROGRESS], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.plan.item(line.id).line_status is LineStatus.IN_PROGRESS, timeout=5000)
+    assert next(r for r in rows(tab) if "D2740" in r[2])[5] == LineStatus.IN_PROGRESS.label
+    from odonto_desk.domain.chart import ChartMark
+    from odonto_desk.services.chart import ChartService
+
+    ChartService(session).add_marks(RIVERA, [ChartMark(patient=RIVERA, tooth="29", kind="filling", status="tp",
+                                                       surfaces="DO", material="composite", code="D2392")])
+    tab.reload()  # as the Chart tab's edit would make it
+    qtbot.waitUntil(lambda: bool(tab.view.candidates), timeout=5000)
+    candidates = [m.id for m in tab.view.candidates]
+    assert tab.from_chart_button.isEnabled()
+    qtbot.mouseClick(tab.from_chart_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(tab.plan.items) == 1 + len(candidates), timeout=5000)
+    assert {i.service_request for i in tab.plan.items[1:]} == set(candidates) and not tab.view.candidates
+
+
 def test_the_signature_pad_signs_and_the_case_presentation_pdf_has_it(qtbot, window, session, tmp_path):
     tab = open_plan_tab(qtbot, window, RIVERA)
     pad = tab.pad
@@ -129,6 +163,11 @@ def test_the_signature_pad_signs_and_the_case_presentation_pdf_has_it(qtbot, win
     dark = sum(1 for y in range(0, page.height(), 4) for x in range(0, page.width(), 4)
                if page.pixelColor(x, y).lightness() < 200)
     assert dark > 500  # the chart and the table are drawn, not a blank page
+    # The chart picture and the signature captured on the pad are in the PDF as images (text alone passes above).
+    listed = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True, check=True).stdout
+    images = [line.split() for line in listed.splitlines()[2:] if line.split()[2:3] == ["image"]]
+    assert len(images) == 2, listed
+    assert sorted(int(i[3]) > 600 for i in images) == [False, True]  # the wide chart and the smaller signature
     qtbot.waitUntil(lambda: any(
         r[0] == "exported" for r in session.cache().db.conn.execute("SELECT action FROM audit WHERE type='CarePlan'")),
         timeout=5000)

@@ -40,10 +40,10 @@ def series(exam: PerioExam, teeth: tuple[Tooth, ...], aspect: str) -> tuple[list
     xs, gms, cals, pds = [], [], [], []
     for i, tooth in enumerate(teeth):
         for col, site in enumerate(chart_sites(tooth, aspect)):
-            pd, gm = exam.pd(tooth, site), exam.gm(tooth, site)
+            pd, gm, cal = exam.pd(tooth, site), exam.gm(tooth, site), exam.cal(tooth, site)  # CAL: the domain's
             xs.append(site_x(i, col))
             gms.append(float(gm) if gm is not None else math.nan)
-            cals.append(float(pd + gm) if pd is not None and gm is not None else math.nan)
+            cals.append(float(cal) if cal is not None else math.nan)
             pds.append(float(pd) if pd is not None else math.nan)
     return xs, gms, cals, pds
 

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from odonto_desk.domain.perio import Entrance, Flag, PerioExam, Site, ToothState
 from odonto_desk.domain.perio_entry import Outcome, PerioEntry, RedThresholds, Row, furcation_entrance
+from odonto_desk.domain.perio_indices import site_change
 from odonto_desk.domain.perio_paths import Stop, chart_sites
 from odonto_desk.domain.teeth import PERMANENT_TEETH, NumberingSystem, Tooth
 
@@ -57,7 +58,6 @@ MISSING_BG = QColor("#E4E4E4")
 DERIVED_BG = QColor("#F6F6F2")
 FLAG_COLORS = {Flag.BLEEDING: QColor("#D32F2F"), Flag.SUPPURATION: QColor("#F9A825"),
                Flag.PLAQUE: QColor("#1E88E5"), Flag.CALCULUS: QColor("#424242")}
-WORSENED_MM = 2
 
 
 class Line(enum.Enum):
@@ -358,15 +358,15 @@ class PerioGrid(QWidget):
         exam, base = self.exam, self.baseline
         if exam is None or base is None:
             return
-        now, then = exam.pd(tooth, site), base.pd(tooth, site)
-        if now is None or then is None:
+        change = site_change(base, exam, tooth, site)  # the change and its 2 mm mark are the domain's
+        d, trend = change.pd_change, change.pd_trend()
+        if d is None:
             return
-        d = now - then
-        if d >= WORSENED_MM:
+        if trend > 0:
             p.fillRect(rect, WORSE_BG)
             p.setPen(RED)
             p.drawText(rect, Qt.AlignmentFlag.AlignCenter, f"▲{d}")
-        elif d <= -WORSENED_MM:
+        elif trend < 0:
             p.fillRect(rect, BETTER_BG)
             p.setPen(BETTER)
             p.drawText(rect, Qt.AlignmentFlag.AlignCenter, f"▼{-d}")

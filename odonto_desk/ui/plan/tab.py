@@ -297,8 +297,7 @@ class PlanTab(QWidget):
         plan = self.plan
         line = plan.item(self.selected_item_id()) if plan and self.selected_item_id() else None
         for status, button in self.status_buttons.items():
-            button.setEnabled(line is not None and line.line_status is not status
-                              and line.line_status is not LineStatus.COMPLETED)
+            button.setEnabled(plan is not None and line is not None and plan.can_move(line.id, status))
         self.form.set_enabled(plan is not None, option=line is not None)
         self.from_chart_button.setEnabled(plan is not None and bool(self.view and self.view.candidates))
         self.new_button.setEnabled(self.patient_id is not None)
