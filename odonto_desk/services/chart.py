@@ -207,6 +207,8 @@ class ChartService:
                     cache.edit(resource, user.name, user.role.value, gpid=gpid)
             if edit.dentition_after is not None:
                 cache.set_state(_dentition_key(edit.patient_id), json.dumps(edit.dentition_after.to_json()))
+                cache.audit.record(user.name, user.role.value, "changed", "Patient", edit.patient_id, None,
+                                   f"dentition shown: {edit.label}"[:120])
         if edit.after:
             with contextlib.suppress(Exception):  # no server configured: the outbox waits
                 self.session.sync().wake()
