@@ -152,10 +152,22 @@ class PerioService:
         """The exam as typed so far, kept locally until :meth:`save` (crash safety, per keystroke)."""
         if exam.patient is None:
             raise DomainError("the exam has no patient", field="patient")
-        self.session.cache().set_state(_draft_key(exam.patient), json.dumps(exam.to_draft()))
+        cache, user = self.session.cache(), self.session.user
+        key = _draft_key(exam.patient)
+        with transaction(cache.db):
+            if not cache.get_state(key):  # audited when a draft begins, not at every keystroke
+                cache.audit.record(user.name, user.role.value, "changed", "Patient", exam.patient, None,
+                                   f"perio exam of {exam.date} being entered (local draft)")
+            cache.set_state(key, json.dumps(exam.to_draft()))
 
     def discard_draft(self, patient_id: str) -> None:
-        self.session.cache().set_state(_draft_key(patient_id), "")
+        cache, user = self.session.cache(), self.session.user
+        key = _draft_key(patient_id)
+        with transaction(cache.db):
+            if cache.get_state(key):
+                cache.audit.record(user.name, user.role.value, "deleted", "Patient", patient_id, None,
+                                   "perio draft discarded unsaved")
+            cache.set_state(key, "")
 
     def save(self, exam: PerioExam) -> SaveReport:
         """Write the exam as Observations: only what changed, cleared values retired, all audited.

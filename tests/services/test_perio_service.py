@@ -113,3 +113,18 @@ def test_classification_proposed_confirmed_overridden_and_never_lower(service):
     with pytest.raises(DomainError, match="never regress"):
         service.confirm(chart, mild, again, stage="I", reason="looks better")
 
+
+
+def test_a_draft_is_audited_when_it_begins_and_when_it_is_discarded_not_per_keystroke(session, service):
+    audit = session.cache().audit
+    before = len(audit.entries())
+    exam = service.new_exam(HADDAD)
+    for pd in (3, 4, 5):  # three keystrokes
+        exam.set_pd(3, Site.MB, pd)
+        service.save_draft(exam)
+    began = audit.entries()[before:]
+    assert [(e.action, e.id) for e in began] == [("changed", HADDAD)] and "draft" in began[0].summary
+    service.discard_draft(HADDAD)
+    service.discard_draft(HADDAD)  # nothing left to discard: no second row
+    assert [e.action for e in audit.entries()[before:]] == ["changed", "deleted"]
+    assert service.open(HADDAD).draft is None and audit.verify() is None
