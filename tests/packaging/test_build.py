@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -74,7 +75,7 @@ def archived_modules(binary: Path) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Built:
+def built(tmp_path_factory, request) -> Iterator[Built]:
     if importlib.util.find_spec("PyInstaller") is None:
         pytest.skip("PyInstaller is not installed: pip install -e '.[build]' (./dev test installs it)")
     where = tmp_path_factory.mktemp("build")
@@ -85,7 +86,10 @@ def built(tmp_path_factory) -> Built:
     binary = Path(figures["binary"])
     assert binary.is_file() and os.access(binary, os.X_OK)
     shutil.rmtree(where / "work")  # PyInstaller's work files: ~100 MB nobody reads
-    return Built(Path(figures["app"]), binary, figures, archived_modules(binary))
+    failed_before = request.session.testsfailed
+    yield Built(Path(figures["app"]), binary, figures, archived_modules(binary))
+    if request.session.testsfailed == failed_before:  # kept for a look when a test of it failed
+        shutil.rmtree(where)  # 240 MB, and pytest keeps the tmp folders of the last three runs
 
 
 def record(**figures: object) -> None:
