@@ -2,7 +2,9 @@
 
 Order matters for a fast start: the window opens on the cached chart at once; the embedded
 reference server (when no server is configured) starts in the background and sync begins when it
-answers. ``ODONTO_DESK_DATA`` overrides the data folder (tests, benchmarks, a portable install).
+answers. ``ODONTO_DESK_DATA`` overrides the data folder (tests, benchmarks, a portable install);
+without it the folder is the platform's user data folder (``$XDG_DATA_HOME/odonto-desk`` on Linux).
+``smoke_png`` is ``odonto-desk --smoke-test OUT.png`` (see ``ui/smoke.py``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,13 @@ def cache_file(folder: Path, server_url: str) -> Path:
     return folder / f"cache-{hashlib.sha256(server_url.encode()).hexdigest()[:12]}.sqlite"
 
 
-def run(argv: Sequence[str] | None = None) -> int:
+SMOKE_USER = "Smoke Test"  # the smoke test's demo dentist; never remembered as the signed-in user
+
+
+def run(argv: Sequence[str] | None = None, *, smoke_png: str | None = None, smoke_timeout: float = 120.0) -> int:
+    import time
+
+    started = time.perf_counter()
     from PySide6.QtCore import QSettings, Qt
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
@@ -49,7 +57,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     settings = Settings(QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat))
     name, role, url = settings.get("persist/user"), settings.get("persist/role"), settings.get("setting/server_url")
-    if not (name and role):
+    if smoke_png is not None:  # no dialog, the embedded server: what a first start on the demo data shows
+        name, role, url = SMOKE_USER, Role.DENTIST.value, ""
+    elif not (name and role):
         from odonto_desk.ui.sign_in import SignInDialog
 
         dialog = SignInDialog(user=name, role=role, server_url=url)
@@ -74,7 +84,14 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     window = MainWindow(session, settings)
     window.show()
-    if os.environ.get("ODONTO_DESK_EXIT_WHEN_READY"):
+    smoke = None
+    if smoke_png is not None:
+        from odonto_desk.ui.smoke import SmokeRun
+
+        smoke = SmokeRun(window, Path(smoke_png), started=started, timeout=smoke_timeout,
+                         log_path=embedded.log_path if embedded else None)
+        window.start_sync(embedded)
+    elif os.environ.get("ODONTO_DESK_EXIT_WHEN_READY"):
         _exit_when_ready(window, app)
     else:
         window.start_sync(embedded)
@@ -82,6 +99,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     session.close()
     if embedded is not None:
         embedded.stop()
+    if smoke is not None:
+        return smoke.code if smoke.code is not None else 1
     return code
 
 

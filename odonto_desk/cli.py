@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # for annotations only: the commands import what they use whe
 def _run_app(args: argparse.Namespace) -> int:
     from odonto_desk.app import run
 
+    if args.smoke_test is not None:
+        return run(sys.argv[:1], smoke_png=args.smoke_test, smoke_timeout=args.smoke_timeout)
     return run(sys.argv[:1])
 
 
@@ -207,6 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="odonto-desk",
         description="Dental charting for the Apex Odonto API. With no command, starts the app.",
     )
+    parser.add_argument(
+        "--smoke-test", metavar="OUT.png",
+        help="check an install without a person: sign in as a demo dentist, start the embedded reference "
+        "server, open the first demo patient's chart, save the window as OUT.png, print one line of JSON "
+        "and exit (1 with the reason on stderr if the chart is not shown in time)")
+    parser.add_argument("--smoke-timeout", type=float, default=120.0, metavar="S",
+                        help="seconds --smoke-test waits for the chart (default 120)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     app = sub.add_parser("app", help="start the desktop app (the default)")
     app.set_defaults(func=_run_app)
@@ -241,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", _run_app)
+    if args.smoke_test is not None and func is not _run_app:
+        parser.error("--smoke-test starts the app: give it no command other than app")
     return int(func(args))
 
 

@@ -1,8 +1,9 @@
 """Render ``packaging/icons/odonto-desk.svg`` to the PNG sizes a desktop asks for (16 to 256 px).
 
 Run it after changing the SVG: ``QT_QPA_PLATFORM=offscreen .venv/bin/python packaging/make_icons.py``.
-The PNGs are committed so a build needs no rendering step; ``--check`` only says whether they are
-missing or older than the SVG (tests/packaging/test_icons.py uses it).
+The PNGs are committed so a build needs no rendering step; ``--check`` only says whether any is
+missing or differs from what the SVG renders to now (tests/packaging/test_desktop_entry.py uses it;
+file times say nothing in a fresh clone, so the pictures themselves are compared).
 Files go to ``icons/hicolor/<N>x<N>/apps/odonto-desk.png``, the freedesktop icon theme layout, so an
 installer can copy the ``hicolor`` folder as it is.
 """
@@ -48,10 +49,39 @@ def render(svg: Path = SVG, root: Path = HERE / "icons", sizes: tuple[int, ...] 
     return written
 
 
-def stale(root: Path = HERE / "icons") -> list[Path]:
-    """The PNGs that are missing or older than the SVG."""
-    return [p for p in map(lambda s: png_path(s, root), SIZES)
-            if not p.exists() or p.stat().st_mtime < SVG.stat().st_mtime]
+# Rendering the same SVG with another Qt release may move an anti-aliased edge pixel by a level or two.
+MAX_CHANNEL_DIFFERENCE = 24
+MAX_MEAN_DIFFERENCE = 0.5
+
+
+def _pixels(path: Path):  # -> numpy array (height, width, 4), or None when unreadable
+    import numpy as np
+    from PySide6.QtGui import QImage
+
+    image = QImage(str(path))
+    if image.isNull():
+        return None
+    image = image.convertToFormat(QImage.Format.Format_RGBA8888)
+    rows = np.frombuffer(image.constBits(), dtype=np.uint8).reshape(image.height(), image.bytesPerLine())
+    return rows[:, : image.width() * 4].reshape(image.height(), image.width(), 4).astype(np.int16)
+
+
+def stale(root: Path = HERE / "icons", svg: Path = SVG) -> list[Path]:
+    """The PNGs under ``root`` that are missing, of the wrong size, or not what ``svg`` renders to."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as fresh_root:
+        fresh = dict(zip(SIZES, render(svg, Path(fresh_root)), strict=True))
+        out = []
+        for size in SIZES:
+            committed, wanted = _pixels(png_path(size, root)), _pixels(fresh[size])
+            if committed is None or committed.shape != wanted.shape:
+                out.append(png_path(size, root))
+                continue
+            diff = abs(committed - wanted)
+            if diff.max() > MAX_CHANNEL_DIFFERENCE or diff.mean() > MAX_MEAN_DIFFERENCE:
+                out.append(png_path(size, root))
+        return out
 
 
 def main(argv: list[str] | None = None) -> int:

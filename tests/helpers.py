@@ -70,3 +70,20 @@ def session_on(base_url: str, template: Path, path: Path, *, role=None, name: st
     dst.close()
     return Session(User(name, role), Server(base_url=base_url), path, credentials=ApiKey(ROLE_KEYS[role.value]),
                    today=TODAY)
+
+
+def processes_mentioning(text: str) -> list[tuple[int, str]]:
+    """Running processes whose command line contains ``text`` (e.g. a test's tmp folder): (pid, cmdline)."""
+    import os
+
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if text in cmdline:
+            found.append((int(entry.name), cmdline.strip()))
+    return found

@@ -46,6 +46,7 @@ PROBE_MS = 10_000
 
 class MainWindow(QMainWindow):
     webhook_patient = Signal(str)  # a plan of this patient changed on the server (emitted on a receiver thread)
+    synced = Signal(object)  # SyncBadge, after each sync this window started has finished and been shown
 
     def __init__(self, session: Session, settings: Settings, *, tasks: TaskManager | None = None,
                  catalog: Catalog | None = None, sync: bool = True) -> None:
@@ -341,6 +342,7 @@ class MainWindow(QMainWindow):
         self._show_badge(badge)
         self.refresh_patients()
         self.reload_tabs()
+        self.synced.emit(badge)
 
     def tab(self, name: str) -> QWidget:
         """The patient tab called ``name`` ("Perio", "Plan"…), built now if it was not yet."""
