@@ -674,7 +674,7 @@ def in_background(wanted: list[str]) -> Iterator[dict[str, Future[list[str]]]]:
             server.stop()
 
 
-# The order matters: the SDK runs before certify so it sees only the three demo patients.
+# In the guide's order. The terminal shots only draw their command's output (run in the background, above).
 SHOTS: dict[str, Callable[[Stage], Path]] = {
     "first-start": shot_sign_in,
     "chart": shot_chart,
