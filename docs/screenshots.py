@@ -6,9 +6,13 @@
 It starts the reference server in this process on a temporary SQLite file with the demo patients,
 signs in one session per role (each on its own copy of a synced cache), builds the main window at
 1500×950 and drives each screen the way a user would (typed commands, perio keys, clicks), waiting
-for the background ops to finish before each grab. The two developer screens (the SDK quickstart
-and ``certify``) are the real commands run against the same server; their captured output is drawn
-as a terminal picture. Nothing is made up: if a step fails, the script stops and says which.
+for the background ops to finish before each grab. Where a screen is wider than the window, the
+script drags a splitter as a user would (never hides a part). The offline shot points one window at
+a loopback port where nothing answers, so the status bar shows what it shows when the server is
+down. The two developer screens (the SDK quickstart and ``certify``) are the real commands, run in
+the background meanwhile against a second reference server (``odonto-desk sandbox``, a child
+process); their captured output is drawn as a terminal picture. Nothing is made up: if a step
+fails, the script stops and says which.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +39,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt is imported: 
 from PySide6.QtCore import QDate, QEventLoop, QPoint, QSettings, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QSplitter, QTableWidget
 
 from odonto_desk.api.auth import ApiKey
 from odonto_desk.api.client import ApexClient
@@ -51,9 +56,9 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parent.parent
 WINDOW_SIZE = (1500, 950)
-SIGN_IN_SIZE = (620, 230)
+SIGN_IN_SIZE = (620, 160)  # about its own height (148 px), wider so the server choice reads whole
 TERMINAL_WIDTH = 1500  # pixels; the height follows the number of lines
-RIVERA, HADDAD = "demo-rivera", "demo-haddad"
+RIVERA, HADDAD, CHEN = "demo-rivera", "demo-haddad", "demo-chen"
 RIVERA_GPID = "APX-1A2B3C4D"
 # The reference server's published demo users (README, "The reference Apex server"); no real secret.
 PEOPLE = {Role.DENTIST: ("Dr. Lee", "apx_sandbox_dentist_key"),
@@ -89,7 +94,7 @@ def settle(window: MainWindow) -> None:
 
 def save(image: QImage, out: Path, name: str) -> Path:
     path = out / f"{name}.png"
-    if not image.save(str(path), "PNG"):
+    if not image.save(str(path), "PNG", 0):  # quality 0: zlib's strongest compression (the pixels are the same)
         raise ScreenshotError(f"could not write {path}")
     return path
 
@@ -112,9 +117,11 @@ class Stage:
     template: Path
     scratch: Path
     out: Path
+    commands: dict[str, Future[list[str]]] = field(default_factory=dict)  # sdk/certify output, by shot
 
-    def session(self, role: Role) -> Session:
-        """A signed-in session for ``role`` on its own copy of the synced cache (SQLite backup API)."""
+    def session(self, role: Role, base_url: str | None = None) -> Session:
+        """A signed-in session for ``role`` on its own copy of the synced cache (SQLite backup API),
+        against the reference server or, given ``base_url``, another address."""
         path = self.scratch / f"cache-{role.value}.sqlite"
         path.unlink(missing_ok=True)
         src, dst = sqlite3.connect(self.template), sqlite3.connect(path)
@@ -123,12 +130,15 @@ class Stage:
         src.close()
         dst.close()
         name, key = PEOPLE[role]
-        return Session(User(name, role), Server(base_url=self.server.base_url), path, credentials=ApiKey(key))
+        return Session(User(name, role), Server(base_url=base_url or self.server.base_url), path,
+                       credentials=ApiKey(key))
 
     @contextlib.contextmanager
-    def window(self, role: Role, patient_id: str | None = None) -> Iterator[MainWindow]:
-        """The main window for ``role`` at the guide's size, synced once (so the status bar is true)."""
-        session = self.session(role)
+    def window(self, role: Role, patient_id: str | None = None, *,
+               base_url: str | None = None) -> Iterator[MainWindow]:
+        """The main window for ``role`` at the guide's size, synced once (so the status bar is true);
+        on another ``base_url`` it works from the cache copy alone and does not try to sync."""
+        session = self.session(role, base_url)
         settings = Settings(QSettings(str(self.scratch / f"settings-{role.value}.ini"), QSettings.Format.IniFormat))
         settings.set("setting/idle_lock_minutes", 0)
         window = MainWindow(session, settings, sync=False)
@@ -136,8 +146,9 @@ class Stage:
         window.show()
         try:
             wait_until(lambda: window.patients.count() == 3, "the three demo patients to be listed")
-            window.sync_now()
-            settle(window)
+            if base_url is None:
+                window.sync_now()
+                settle(window)
             if patient_id is not None:
                 open_patient(window, patient_id)
             yield window
@@ -226,8 +237,26 @@ def shot_chart(st: Stage) -> Path:
         form.material.setCurrentIndex(form.material.findText("composite"))
         if not form.chart_button.isEnabled():
             raise ScreenshotError(f"the chart form refused tooth 4 DO composite: {form.verdict.text()}")
+        show_whole_table(tab.findChild(QSplitter), tab.marks)
         settle(w)
         return grab_window(w, st.out, "chart")
+
+
+def show_whole_table(split: QSplitter, table: QTableWidget) -> None:
+    """Drag the splitter, as a user would, just far enough for the table beside the chart to show
+    every column (status and date too)."""
+    header = table.horizontalHeader()
+    columns = sum(max(table.sizeHintForColumn(c), header.sectionSizeHint(c)) for c in range(header.count()))
+    scrollbar = table.verticalScrollBar().sizeHint().width() if table.verticalScrollBar().isVisible() else 0
+    right = columns + scrollbar + 2 * table.frameWidth()
+    total = sum(split.sizes())
+    for _ in range(8):
+        split.setSizes([total - right, right])
+        QTest.qWait(20)  # the table lays out its new width
+        if table.horizontalScrollBar().maximum() == 0:
+            return
+        right += 4
+    raise ScreenshotError("the marks table does not fit beside the chart")
 
 
 def shot_perio(st: Stage) -> Path:
@@ -241,7 +270,8 @@ def shot_perio(st: Stage) -> Path:
         QTest.keyClick(tab, Qt.Key.Key_N, ctrl | shift)  # Copy previous
         wait_until(lambda: tab.exam is not before and tab.editable, "the copied exam")
         tab.grid.setFocus()
-        # Teeth 2 and 3 facial (DB, B, MB each): deeper than last time at two sites, three bleeding.
+        # Along the facial of 3 and 5 (2 and 4 are missing; DB, B, MB then DB, B, MB): three sites bleed,
+        # two are 2 mm or more deeper or shallower than last time (the Δ row marks them).
         for digit, bleeds in ((3, False), (2, False), (4, True), (5, True), (3, False), (6, True)):
             QTest.keyClick(tab.grid, getattr(Qt.Key, f"Key_{digit}"), shift if bleeds else Qt.KeyboardModifier.NoModifier)
         tab.older.setValue(1)
@@ -251,15 +281,42 @@ def shot_perio(st: Stage) -> Path:
         tab.save_now()
         settle(w)
         wait_until(lambda: not tab._dirty, "the exam to be saved")
+        # The whole mouth without scrolling: drag the patient list narrower by what the grid lacks.
+        narrow_patient_list(w, tab.grid.sizeHint().width() - tab.scroll.viewport().width())
         settle(w)
         return grab_window(w, st.out, "perio")
 
 
+def narrow_patient_list(window: MainWindow, by: int, *, least: int = 190) -> None:
+    """Drag the splitter between the patient list and the tabs ``by`` pixels left (no further than
+    ``least`` pixels of list), as a user makes room for a wide screen."""
+    if by <= 0:
+        return
+    split = window.patients.parentWidget().parentWidget()
+    assert isinstance(split, QSplitter)
+    left, right = split.sizes()
+    if left - by < least:
+        raise ScreenshotError(f"the list would have to shrink to {left - by} px to make {by} px of room")
+    split.setSizes([left - by, right + by])
+    QTest.qWait(20)
+
+
 def shot_plan(st: Stage) -> Path:
-    """Plans: the demo patient's phased plan, one line selected, the patient signing on the pad."""
+    """Plans: the demo patient's phased plan with a cleaning added to phase 1, the crown line (with its
+    onlay option) selected, the patient signing on the pad."""
     with st.window(Role.DENTIST, RIVERA) as w:
         tab = show_tab(w, "Plan")
         wait_until(lambda: tab.view is not None and tab.plan is not None, "Rivera's treatment plan")
+        # A cleaning added to phase 1 with the line form (fee from the schedule, no tooth).
+        count = len(tab.plan.items)
+        QTest.keyClicks(tab.form.code, "D1110")
+        QTest.mouseClick(tab.form.add_button, Qt.MouseButton.LeftButton)
+        refused = plan_error_style()
+        wait_until(lambda: (tab.plan is not None and len(tab.plan.items) == count + 1)
+                   or tab.notice.styleSheet() == refused, "the cleaning to be added to the plan")
+        if tab.plan is None or len(tab.plan.items) != count + 1:
+            raise ScreenshotError(f"the plan refused D1110: {tab.notice.text()}")
+        settle(w)
         lines = tab.lines
         for r in range(lines.topLevelItemCount()):
             row = lines.topLevelItem(r)
@@ -269,6 +326,13 @@ def shot_plan(st: Stage) -> Path:
         draw_signature(tab)
         settle(w)
         return grab_window(w, st.out, "plan")
+
+
+def plan_error_style() -> str:
+    """How the Plan tab colours a refusal under its form (the tab is imported when first shown)."""
+    from odonto_desk.ui.plan.tab import ERROR
+
+    return ERROR
 
 
 def draw_signature(tab: PlanTab) -> None:
@@ -337,7 +401,8 @@ def select_unbilled(tab: LedgerTab) -> None:
 
 
 def shot_lab(st: Stage) -> Path:
-    """Lab: a zirconia crown case for tooth 3 sent and selected; the form filled for a night guard next."""
+    """Lab: a zirconia crown for tooth 3 sent with its seat booked in time, then a night guard whose seat
+    appointment is too early (before the due date plus the remake buffer): its row and the form warn."""
     with st.window(Role.FRONT_DESK, RIVERA) as w:
         tab = show_tab(w, "Lab")
         wait_until(lambda: tab.view is not None and tab.view.patient_id == RIVERA, "Rivera's lab cases")
@@ -352,20 +417,37 @@ def shot_lab(st: Stage) -> Path:
         if zirconia >= 0:
             form.material.setCurrentIndex(zirconia)
         form.has_seat.setChecked(True)
-        seat = dt.date.today() + dt.timedelta(days=21)
-        form.seat.setDate(QDate(seat.year, seat.month, seat.day))
+        set_seat(form, dt.date.today() + dt.timedelta(days=21))
         QTest.keyClicks(form.instructions, "Match the contact on 2; light occlusion.")
-        rows = tab.cases.rowCount()
-        QTest.mouseClick(form.send_button, Qt.MouseButton.LeftButton)
-        wait_until(lambda: tab.cases.rowCount() == rows + 1 or form.error.text() != "", "the case to be sent")
-        if form.error.text():
-            raise ScreenshotError(f"the lab case was refused: {form.error.text()}")
-        settle(w)
-        tab.cases.selectRow(0)
+        send_case(w, tab, "the crown")
         form.kind.setCurrentIndex(max(0, form.kind.findData("night guard")))
+        acrylic = form.material.findText("acrylic", Qt.MatchFlag.MatchContains)
+        if acrylic >= 0:
+            form.material.setCurrentIndex(acrylic)
+        set_seat(form, dt.date.today() + dt.timedelta(days=5))
+        if not form.seat_warning.text():
+            raise ScreenshotError("a seat appointment in 5 days raised no warning")
         QTest.keyClicks(form.instructions, "Upper arch, hard acrylic, 2 mm.")
+        send_case(w, tab, "the night guard")
+        for r in range(tab.cases.rowCount()):
+            if tab.cases.item(r, 1).text().startswith("Night guard"):
+                tab.cases.selectRow(r)
         settle(w)
         return grab_window(w, st.out, "lab")
+
+
+def set_seat(form: Any, day: dt.date) -> None:
+    form.seat.setDate(QDate(day.year, day.month, day.day))
+
+
+def send_case(window: MainWindow, tab: Any, what: str) -> None:
+    """Press Send to lab and wait for the case in the list (or say why it was refused)."""
+    rows = tab.cases.rowCount()
+    QTest.mouseClick(tab.form.send_button, Qt.MouseButton.LeftButton)
+    wait_until(lambda: tab.cases.rowCount() == rows + 1 or tab.form.error.text() != "", f"{what} to be sent")
+    if tab.form.error.text():
+        raise ScreenshotError(f"{what} was refused: {tab.form.error.text()}")
+    settle(window)
 
 
 def shot_imaging(st: Stage) -> Path:
@@ -424,6 +506,35 @@ def write_panoramic(path: Path) -> Path:
     ds.PixelData = pixels.tobytes()
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+def shot_offline(st: Stage) -> Path:
+    """Sync status: the server cannot be reached; caries typed on Mia Chen's primary T is kept on this
+    computer and queued, and the status bar says so (offline, how many queued, when the last sync was)."""
+    from odonto_desk.domain.teeth import Tooth
+
+    with unreachable_server() as url, st.window(Role.DENTIST, CHEN, base_url=url) as w:
+        tab = w.chart_tab
+        QTest.keyClicks(tab.command.edit, "T DO car")
+        QTest.keyClick(tab.command.edit, Qt.Key.Key_Return)
+        wait_until(lambda: any(m.tooth == Tooth("T") and m.kind.value == "caries" for m in tab.view.marks),
+                   "the typed caries on T")
+        show_whole_table(tab.findChild(QSplitter), tab.marks)
+        settle(w)
+        path = grab_window(w, st.out, "offline")
+        if not w.sync_label.text().startswith("Offline"):
+            raise ScreenshotError(f"the status bar says {w.sync_label.text()!r}, not offline")
+        return path
+
+
+@contextlib.contextmanager
+def unreachable_server() -> Iterator[str]:
+    """An address where nothing answers: a loopback port held (bound, never listening) for the shot."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"
 
 
 def shot_conflicts(st: Stage) -> Path:
@@ -504,22 +615,66 @@ def terminal_image(lines: list[str]) -> QImage:
 
 
 def shot_sdk(st: Stage) -> Path:
-    """The SDK: examples/sdk_quickstart.py run against the reference server."""
-    base = st.server.base_url
-    lines = run_command([sys.executable, "examples/sdk_quickstart.py", "--server", base],
-                        f"python examples/sdk_quickstart.py --server {base}")
-    return save(terminal_image(lines), st.out, "sdk")
+    """The SDK: examples/sdk_quickstart.py run against a reference server."""
+    return save(terminal_image(st.commands["sdk"].result()), st.out, "sdk")
 
 
 def shot_certify(st: Stage) -> Path:
-    """``certify``: the 12-item certification track against the reference server, as an admin client."""
-    base = st.server.base_url
-    args = ["certify", "--server", base, "--client-id", "demo-admin", "--client-secret", "sandbox-secret-admin"]
-    lines = run_command([sys.executable, "-m", "odonto_desk", *args], "odonto-desk " + shlex.join(args))
-    return save(terminal_image(lines), st.out, "certify")
+    """``certify``: the 12-item certification track against a reference server, as an admin client."""
+    return save(terminal_image(st.commands["certify"].result()), st.out, "certify")
 
 
-# The order matters: the SDK runs before certify so it sees only the three demo patients.
+# The two developer screens run as real commands in the background while the app's screens are taken,
+# against a reference server of their own (``odonto-desk sandbox`` as a child process, as the app runs
+# its embedded one): what they write never shows in the app's screenshots. The SDK runs first, so it
+# sees only the three demo patients; certify then adds its own.
+TERMINAL_SHOTS = ("sdk", "certify")
+
+
+def developer_commands(base: str, wanted: list[str]) -> dict[str, Callable[[], list[str]]]:
+    certify = ["certify", "--server", base, "--client-id", "demo-admin", "--client-secret", "sandbox-secret-admin"]
+    commands = {
+        "sdk": lambda: run_command([sys.executable, "examples/sdk_quickstart.py", "--server", base],
+                                   f"python examples/sdk_quickstart.py --server {base}"),
+        "certify": lambda: run_command([sys.executable, "-m", "odonto_desk", *certify],
+                                       "odonto-desk " + shlex.join(certify)),
+    }
+    return {name: commands[name] for name in TERMINAL_SHOTS if name in wanted}
+
+
+@contextlib.contextmanager
+def in_background(wanted: list[str]) -> Iterator[dict[str, Future[list[str]]]]:
+    """Start the developer commands' server and run the wanted commands one after the other on a
+    thread; each shot waits for its own command's output when its turn comes."""
+    if not any(name in wanted for name in TERMINAL_SHOTS):
+        yield {}
+        return
+    from odonto_desk.services.embedded import EmbeddedServer
+
+    with tempfile.TemporaryDirectory(prefix="odonto-shots-dev-") as tmp, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="developer-commands") as pool:
+        server = EmbeddedServer(Path(tmp))
+        base = server.server.base_url or ""
+
+        def ready() -> None:
+            server.start()
+            if not server.wait_ready():
+                raise ScreenshotError(f"the developer screens' server did not start: {server.log_path.read_text()}")
+
+        started = pool.submit(ready)
+
+        def after_start(run: Callable[[], list[str]]) -> list[str]:
+            started.result()  # the start's own error, if it failed
+            return run()
+
+        try:
+            yield {name: pool.submit(after_start, run) for name, run in developer_commands(base, wanted).items()}
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            server.stop()
+
+
+# In the guide's order. The terminal shots only draw their command's output (run in the background, above).
 SHOTS: dict[str, Callable[[Stage], Path]] = {
     "first-start": shot_sign_in,
     "chart": shot_chart,
@@ -528,6 +683,7 @@ SHOTS: dict[str, Callable[[Stage], Path]] = {
     "ledger": shot_ledger,
     "lab": shot_lab,
     "imaging": shot_imaging,
+    "offline": shot_offline,
     "conflicts": shot_conflicts,
     "sdk": shot_sdk,
     "certify": shot_certify,
@@ -544,7 +700,8 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("Odonto Desk")
     wanted = args.only or list(SHOTS)
     started = time.monotonic()
-    with stage(args.out) as st:
+    with in_background(wanted) as commands, stage(args.out) as st:
+        st.commands = commands
         for name in SHOTS:
             if name in wanted:
                 t = time.monotonic()

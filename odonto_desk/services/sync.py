@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from odonto_desk.domain.teeth import NumberingSystem
 from odonto_desk.fhir.codes import GPID_SYSTEM
 from odonto_desk.services.session import SECRET_SERVICE, Session
 from odonto_desk.store.cache import Cache
@@ -55,12 +56,23 @@ class SyncBadge:
 
 
 @dataclass(frozen=True)
+class ConflictChange:
+    """One element on which the local edit and the server's version disagree, in words."""
+
+    element: str  # "status", "note", "tooth"…
+    mine: str  # "completed"; "—" when the local edit does not have it
+    theirs: str
+
+
+@dataclass(frozen=True)
 class ConflictRow:
     id: int
     what: str  # "Condition/abc"
     mine: str  # short JSON of the local edit
     theirs: str  # short JSON of the server's version
     server_version: str | None
+    title: str = ""  # what the record is, for a person: "Tooth 19 zirconia crown D2740 (planned work)"
+    changes: tuple[ConflictChange, ...] = ()  # where the two versions differ (meta left out)
 
 
 @dataclass
@@ -158,15 +170,96 @@ class SyncService:
         self.session.sync().run_once()
         return self.badge(probe=False)
 
-    def conflicts(self) -> list[ConflictRow]:
+    def conflicts(self, numbering: NumberingSystem = NumberingSystem.UNIVERSAL) -> list[ConflictRow]:
         cache = self.session.cache()
-        return [ConflictRow(c.cid, f"{c.type}/{c.id}", _short(c.local), _short(c.server), c.server_version)
+        return [ConflictRow(c.cid, f"{c.type}/{c.id}", _short(c.local), _short(c.server), c.server_version,
+                            conflict_title(c.type, c.local, c.server, numbering), conflict_changes(c.local, c.server))
                 for c in cache.open_conflicts()]
 
     def resolve(self, conflict_id: int, keep: Literal["mine", "theirs"]) -> None:
         user = self.session.user
         self.session.cache().resolve(conflict_id, keep, user.name, user.role.value)
         self.session.sync().wake()
+
+
+# What each synced type holds, in the words of the screens that show it.
+_TYPE_WORDS = {"Condition": "finding", "Procedure": "completed or existing work", "ServiceRequest": "planned work",
+               "CarePlan": "treatment plan", "Observation": "perio value", "Task": "lab case",
+               "DeviceRequest": "lab order", "Claim": "claim", "ChargeItem": "ledger line",
+               "DocumentReference": "image", "ImagingStudy": "image", "Patient": "patient details",
+               "Coverage": "insurance coverage", "Consent": "consent"}
+_ELEMENT_WORDS = {"bodySite": "tooth", "note": "note", "status": "status", "code": "procedure code",
+                  "extension": "tooth and surfaces", "performedDateTime": "date", "occurrenceDateTime": "date",
+                  "onsetDateTime": "date", "valueQuantity": "value", "valueInteger": "value",
+                  "clinicalStatus": "clinical status", "verificationStatus": "verification"}
+_IGNORED = frozenset({"meta", "id", "resourceType", "text"})
+_MAX_WORDS = 90
+
+
+def conflict_title(rtype: str, local: object, server: object, numbering: NumberingSystem) -> str:
+    """What the conflicting record is, as a person would name it: the chart mark for a tooth-bound one."""
+    words = _TYPE_WORDS.get(rtype, rtype)
+    resource = server if isinstance(server, dict) else local
+    if isinstance(resource, dict) and rtype in ("Condition", "Procedure", "ServiceRequest"):
+        from odonto_desk.fhir.errors import FhirMappingError
+        from odonto_desk.fhir.resources.chart import read_mark
+
+        with contextlib.suppress(FhirMappingError, ValueError):
+            m = read_mark(resource)
+            parts = [f"Tooth {m.tooth.format(numbering)}", m.surface_string,
+                     m.material.value if m.material else "", m.kind.value, m.code or ""]
+            return f"{' '.join(p for p in parts if p)} ({words})"
+    return words[:1].upper() + words[1:]
+
+
+def conflict_changes(local: object, server: object) -> tuple[ConflictChange, ...]:
+    """The top-level elements the two versions disagree on, each value in words (a deletion is "deleted")."""
+    if not isinstance(local, dict) or not isinstance(server, dict):
+        return (ConflictChange("record", "deleted" if local is None else "kept", "deleted" if server is None
+                               else "kept"),)
+    out = []
+    for key in sorted((set(local) | set(server)) - _IGNORED):
+        if local.get(key) != server.get(key):
+            out.append(ConflictChange(_ELEMENT_WORDS.get(key, _words(key)), _plain(local.get(key)),
+                                      _plain(server.get(key))))
+    return tuple(out)
+
+
+def _words(key: str) -> str:
+    """``performedPeriod`` → ``performed period``."""
+    return "".join(f" {c.lower()}" if c.isupper() else c for c in key).strip()
+
+
+def _plain(value: object) -> str:
+    """An element's value as short text: a note's words, a code's display, a reference, a quantity."""
+    text = _plain_inner(value)
+    return "—" if not text else (text if len(text) <= _MAX_WORDS else text[: _MAX_WORDS - 1] + "…")
+
+
+def _plain_inner(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    if isinstance(value, list):
+        return "; ".join(t for t in (_plain_inner(v) for v in value) if t)
+    if isinstance(value, dict):
+        for key in ("text", "display", "reference"):
+            if isinstance(value.get(key), str) and value[key]:
+                return str(value[key])
+        if "coding" in value:
+            return _plain_inner(value["coding"])
+        if "code" in value and not isinstance(value["code"], (dict, list)):
+            return str(value["code"])
+        if "value" in value and not isinstance(value["value"], (dict, list)):
+            unit = value.get("unit")
+            return f"{value['value']} {unit}" if unit else str(value["value"])
+        for key, inner in value.items():  # an extension: its value[x], whatever its type
+            if key.startswith("value"):
+                return _plain_inner(inner)
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 def _short(resource: object) -> str:

@@ -124,6 +124,8 @@ class MainWindow(QMainWindow):
         self.conflicts_dock.setObjectName("conflicts")
         self.conflict_list = QListWidget()
         self.conflict_list.setAccessibleName("Conflicts")
+        self.conflict_list.setWordWrap(True)
+        self.conflict_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         keep_mine = QPushButton("Keep &mine")
         take_theirs = QPushButton("Take &theirs")
         dock_body = QWidget()
@@ -364,13 +366,17 @@ class MainWindow(QMainWindow):
         self.conflicts_dock.show()
         # A side panel, not half the window: the chart stays usable beside it.
         self.resizeDocks([self.conflicts_dock], [340], Qt.Orientation.Horizontal)
-        sync_ops.conflicts(parent=self, service=self.sync_service).success(self._fill_conflicts).run(self.tasks)
+        sync_ops.conflicts(parent=self, service=self.sync_service, numbering=self.numbering).success(
+            self._fill_conflicts).run(self.tasks)
 
     def _fill_conflicts(self, rows: list[ConflictRow]) -> None:
         self.conflict_list.clear()
         for c in rows:
-            item = QListWidgetItem(f"{c.what} (server version {c.server_version or '—'})\nmine: {c.mine[:120]}\n"
-                                   f"theirs: {c.theirs[:120]}")
+            # In words, as the buttons say them (mine / theirs); the raw JSON is in the tooltip for support.
+            lines = [c.title or c.what, *(f"• {d.element} — mine: {d.mine}; theirs: {d.theirs}" for d in c.changes)]
+            item = QListWidgetItem("\n".join(lines))
+            item.setToolTip(f"{c.what}, server version {c.server_version or '—'}\nmine: {c.mine[:400]}\n"
+                            f"theirs: {c.theirs[:400]}")
             item.setData(Qt.ItemDataRole.UserRole, c.id)
             self.conflict_list.addItem(item)
         if not rows:

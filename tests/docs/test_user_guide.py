@@ -33,6 +33,7 @@ def load_script() -> ModuleType:
     spec = importlib.util.spec_from_file_location("docs_screenshots", DOCS / "screenshots.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # the script's dataclasses look their module up while it loads
     spec.loader.exec_module(module)
     return module
 

@@ -207,3 +207,45 @@ def test_completing_planned_work_closes_the_plan_and_charts_the_procedure(qtbot,
     assert not any(m.tooth == Tooth("19") and m.status.value == "tp" for m in tab.view.marks)
     kinds = {(r["resourceType"], r.get("status")) for r in on_tooth(chart_resources(session, RIVERA), "19")}
     assert ("ServiceRequest", "completed") in kinds and ("Procedure", "completed") in kinds
+
+
+def test_the_legend_wraps_rather_than_dropping_statuses_when_the_chart_is_narrow(qtbot, window):
+    """With the Conflicts panel open beside a narrow window the legend takes two rows, and every
+    status's swatch is still drawn (the condition's dark brown is the last one)."""
+    from PySide6.QtGui import QColor
+
+    from odonto_desk.ui.palette import STATUS_STYLES
+
+    w = window
+    w.resize(1100, 800)
+    w.show_conflicts()
+    legend = w.chart_tab.legend
+    wide = legend.sizeHint().width()
+    qtbot.waitUntil(lambda: legend.width() < wide and legend.height() >= 48, timeout=3000)
+    rows = legend.rows(legend.width())
+    assert len(rows) >= 2 and sorted(s.label for row in rows for s, _text, _w in row) == sorted(
+        s.label for s in STATUS_STYLES.values())
+    image = legend.grab().toImage()
+    colours = {image.pixelColor(x, y).name() for x in range(image.width()) for y in range(image.height())}
+    for style in STATUS_STYLES.values():
+        if style.pattern is Qt.BrushStyle.SolidPattern:  # a solid swatch shows its colour as it is
+            assert QColor(style.colour).name() in colours, f"{style.label} is not drawn"
+
+
+def test_the_form_says_what_to_do_first_and_marks_only_real_mistakes_as_errors(qtbot, window):
+    """An open chart with nothing selected is the start of the work: the form says how to begin, in
+    grey, not as a red ✗; what the domain refuses for a selection is still shown as an error."""
+    from odonto_desk.ui.chart.panel import ERROR_STYLE, HINT_STYLE, NOTHING_SELECTED
+
+    w = window
+    open_patient(qtbot, w, RIVERA)
+    form, og = w.chart_tab.form, w.chart_tab.odontogram
+    assert (form.verdict.text(), form.verdict.styleSheet()) == (NOTHING_SELECTED, HINT_STYLE)
+    assert not form.chart_button.isEnabled()
+    qtbot.mouseClick(og, Qt.MouseButton.LeftButton, pos=og.surface_point(Tooth("29"), Surface.O))
+    form.kind.setCurrentIndex(form.kind.findText("Crown"))
+    assert form.verdict.text().startswith("✗") and "covers the whole tooth" in form.verdict.text()
+    assert form.verdict.styleSheet() == ERROR_STYLE and not form.chart_button.isEnabled()
+    og.setFocus()
+    qtbot.keyClick(og, Qt.Key.Key_Escape)  # clears the selection
+    assert (form.verdict.text(), form.verdict.styleSheet()) == (NOTHING_SELECTED, HINT_STYLE)

@@ -102,7 +102,7 @@ def test_a_new_case_is_listed_at_once_and_queued_for_the_lab(qtbot, tab, session
     tab.form.instructions.setPlainText("Light occlusal contact")
     send(qtbot, tab)
     assert cell(tab, 0, "Case") == "Crown #30" and cell(tab, 0, "Shade") == "A3"
-    assert cell(tab, 0, "Due back") == "Tue 8 Dec" and cell(tab, 0, "Sync") == "waiting to be sent"
+    assert cell(tab, 0, "Due back") == "Tue 8 Dec" and cell(tab, 0, "Server") == "waiting to be sent"
     [post] = lab_posts(session)
     assert post.payload["body"]["service_request"]["note"] == [{"text": "Light occlusal contact"}]
     assert tab.form.teeth.text() == "" and tab.form.kind.currentData() is None  # ready for the next case

@@ -100,6 +100,55 @@ def test_conflict_is_offered_and_resolved(qtbot, window, session):
     assert cache.get("Condition", resource["id"])["note"][0]["text"] == "theirs"
 
 
+def test_a_conflict_is_described_in_words_in_the_chosen_numbering(qtbot, window, session):
+    """Planned work completed here while a note was added on the server: the panel names the tooth and
+    the work, and says per element what mine and theirs hold, not the records' JSON."""
+    w = window
+    w.set_numbering(NumberingSystem.FDI)
+    w.patients.setCurrentRow(2)  # Jordan Rivera
+    qtbot.waitUntil(lambda: w.chart_tab.view is not None, timeout=5000)
+    cache = session.cache()
+    crown = next(r for r in cache.patient_resources("demo-rivera", ("ServiceRequest",))
+                 if "D2740" in json.dumps(r["code"]))
+    mine = json.loads(json.dumps(crown))
+    mine["status"] = "completed"
+    cache.edit(mine, "Dr. Lee", "dentist", gpid="APX-1A2B3C4D")
+    theirs = session.client().read("ServiceRequest", crown["id"])
+    theirs["note"] = [{"text": "Patient asked to wait until after the holidays"}]
+    session.client().update(theirs, gpid="APX-1A2B3C4D", version=theirs["meta"]["versionId"])
+    session.sync().push()
+    w.show_conflicts()
+    qtbot.waitUntil(lambda: w.conflict_list.count() == 1 and w.conflict_list.item(0).text() != "No conflicts.",
+                    timeout=5000)
+    lines = w.conflict_list.item(0).text().splitlines()
+    assert lines[0] == "Tooth 36 zirconia crown D2740 (planned work)"  # Universal 19 in FDI
+    assert sorted(lines[1:]) == ["• note — mine: —; theirs: Patient asked to wait until after the holidays",
+                                 "• status — mine: completed; theirs: active"]
+    assert f"ServiceRequest/{crown['id']}, server version 2" in w.conflict_list.item(0).toolTip()
+
+
+def test_every_tab_fits_beside_the_patient_list_in_the_default_window(qtbot, session, settings):
+    """No tab's controls are wider than the room beside the patient list at the size the window opens
+    at, so opening a tab neither squeezes the list (names cut off) nor clips the tab's own controls."""
+    from odonto_desk.ui.main_window import MainWindow
+
+    w = MainWindow(session, settings, sync=False)  # its own default size, 1360 × 820
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.patients.count() == 3, timeout=5000)
+    w.patients.setCurrentRow(2)
+    qtbot.waitUntil(lambda: w.chart_tab.view is not None, timeout=5000)
+    size, listed = w.size(), w.patients.width()
+    for name, holder in w.patient_tabs.items():
+        w.tabs.setCurrentWidget(holder)
+        tab = w.tab(name)
+        qtbot.waitUntil(lambda t=tab: t.isVisible(), timeout=5000)
+        qtbot.wait(20)
+        assert w.size() == size, f"the {name} tab made the window grow"
+        assert w.patients.width() >= listed, f"the {name} tab squeezed the patient list"
+        assert tab.width() >= tab.minimumSizeHint().width(), f"the {name} tab is clipped"
+
+
 def test_every_control_has_an_accessible_name(qtbot, window):
     w = window
     w.patients.setCurrentRow(0)

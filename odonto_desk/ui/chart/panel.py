@@ -29,6 +29,8 @@ from odonto_desk.domain.teeth import NumberingSystem, Tooth
 
 ERROR_STYLE = "color:#B00020;"
 OK_STYLE = "color:#1B5E20;"
+HINT_STYLE = "color:#555555;"
+NOTHING_SELECTED = "Select teeth or surfaces on the chart (click, Ctrl+click, drag), then chart them here."
 
 
 class CommandLine(QWidget):
@@ -201,6 +203,11 @@ class MarkForm(QWidget):
         return marks
 
     def revalidate(self) -> None:
+        if not self.selection:  # nothing picked yet is the start of the work, not a mistake
+            self.verdict.setStyleSheet(HINT_STYLE)
+            self.verdict.setText(NOTHING_SELECTED)
+            self.chart_button.setEnabled(False)
+            return
         try:
             marks = self.build()
         except DomainError as exc:

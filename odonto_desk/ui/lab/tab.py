@@ -35,7 +35,8 @@ from odonto_desk.ui.lab.form import WARN_STYLE, CaseFormWidget
 from odonto_desk.ui.ops import lab as lab_ops
 from odonto_desk.ui.tabs import TabContext
 
-COLUMNS = ("Seat appt.", "Case", "Lab", "Shade", "Due back", "Status", "Files", "Sync")
+# "Status" is where the case is in the lab's workflow; "Server" whether the server has it yet (blank: it has).
+COLUMNS = ("Seat appt.", "Case", "Lab", "Shade", "Due back", "Status", "Files", "Server")
 WARN_COLOUR = QColor("#8A4B00")
 OVERDUE_COLOUR = QColor("#B00020")
 # The moves the front desk makes, in workflow order, with their buttons' words.

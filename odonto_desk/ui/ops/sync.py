@@ -7,6 +7,7 @@ from typing import Literal
 
 from PySide6.QtCore import QObject
 
+from odonto_desk.domain.teeth import NumberingSystem
 from odonto_desk.services.sync import ConflictRow, SyncBadge, SyncService
 from odonto_desk.ui.tasks import MutationOp, QueryOp
 
@@ -19,8 +20,9 @@ def sync_now(*, parent: QObject | None, service: SyncService) -> QueryOp[SyncBad
     return QueryOp(service.sync_now, parent=parent)
 
 
-def conflicts(*, parent: QObject | None, service: SyncService) -> QueryOp[list[ConflictRow]]:
-    return QueryOp(service.conflicts, parent=parent)
+def conflicts(*, parent: QObject | None, service: SyncService,
+              numbering: NumberingSystem = NumberingSystem.UNIVERSAL) -> QueryOp[list[ConflictRow]]:
+    return QueryOp(lambda: service.conflicts(numbering), parent=parent)
 
 
 def resolve(*, parent: QObject | None, service: SyncService, conflict_id: int,

@@ -89,12 +89,23 @@ class PerioTab(QWidget):
         self.baseline = QComboBox()
         self.baseline.setAccessibleName("Compare with")
         self.print_button = QPushButton("&Print PDF…")
-        bar = QHBoxLayout()
-        for w in (QLabel("Exam"), self.exams, self.new_button, self.copy_button, QLabel("Path"), self.path,
-                  self.reverse, self.triplets, self.implants, self.older, QLabel("Compare with"), self.baseline):
-            bar.addWidget(w)
-        bar.addStretch(1)
-        bar.addWidget(self.print_button)
+        for combo in (self.exams, self.baseline):  # "2024-11-05 (being entered)" is shown whole
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        # Two rows, so the tab fits beside the patient list in the default window: which exam is shown
+        # (and against what), then how it is entered.
+        exam_row = QHBoxLayout()
+        for w in (QLabel("Exam"), self.exams, self.new_button, self.copy_button, self.older,
+                  QLabel("Compare with"), self.baseline):
+            exam_row.addWidget(w)
+        exam_row.addStretch(1)
+        exam_row.addWidget(self.print_button)
+        entry_row = QHBoxLayout()
+        for w in (QLabel("Path"), self.path, self.reverse, self.triplets, self.implants):
+            entry_row.addWidget(w)
+        entry_row.addStretch(1)
+        bar = QVBoxLayout()
+        bar.addLayout(exam_row)
+        bar.addLayout(entry_row)
 
         # grid and the line under it
         self.grid = PerioGrid()

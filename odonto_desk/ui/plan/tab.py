@@ -424,8 +424,12 @@ class _LineForm(QGroupBox):
             form = QFormLayout()
             form.addRow(name, w)
             grid.addLayout(form, 0, col)
-        grid.addWidget(self.add_button, 0, 6)
-        grid.addWidget(self.option_button, 0, 7)
+        # The buttons under the fields, so the tab fits beside the patient list in the default window.
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.add_button)
+        buttons.addWidget(self.option_button)
+        grid.addLayout(buttons, 1, 0, 1, 6)
 
     def set_phases(self, plan: TreatmentPlan | None) -> None:
         last = max((p.number for p in plan.phases), default=1) if plan else 1
