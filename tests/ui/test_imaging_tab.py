@@ -216,3 +216,22 @@ def test_the_import_dialog_reads_teeth_in_the_numbering_in_use_and_refuses_bad_o
     dialog.teeth_edit.setText("46 47")
     dialog.accept()
     assert dialog.result() == 1 and dialog.teeth == (Tooth("30"), Tooth("31"))
+
+
+def test_the_progress_bar_follows_each_chunk_sent_to_the_end(qtbot, window, session, tmp_path):
+    tab = open_imaging(qtbot, window)
+    tab.service.chunk_size = 64 * 1024  # a 0.5 MB file goes up in nine chunks
+    seen: list[tuple[int, int, bool, str]] = []
+    tab._progress.moved.connect(lambda _job, done, total: seen.append(
+        (done, total, tab.progress.isVisible(), tab.progress.format())))
+    path = make_dicom(tmp_path / "pano.dcm", panoramic_pixels(360, 760), window=(2000, 3200))
+    tab.import_path(path, teeth=(Tooth("30"),), title="Chunked pano")
+    qtbot.waitUntil(lambda: any(r.title == "Chunked pano" and r.state == UploadState.SENT for r in tab.rows),
+                    timeout=15000)
+    size = path.stat().st_size
+    assert len(seen) >= size // (64 * 1024)
+    dones = [d for d, _, _, _ in seen]
+    assert dones == sorted(dones) and dones[-1] == size and {t for _, t, _, _ in seen} == {size}
+    assert all(visible for _, _, visible, _ in seen[1:])  # shown from the first chunk on
+    assert seen[-1][3] == f"Sending image: {size // 1024:,} of {size // 1024:,} kB"
+    assert not tab.progress.isVisible()  # hidden once the upload is done
