@@ -56,52 +56,62 @@ def run(argv: Sequence[str] | None = None, *, smoke_png: str | None = None, smok
     folder = data_dir()
     folder.mkdir(parents=True, exist_ok=True)
     settings = Settings(QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat))
-    name, role, url = settings.get("persist/user"), settings.get("persist/role"), settings.get("setting/server_url")
-    if smoke_png is not None:  # no dialog, the embedded server: what a first start on the demo data shows
-        name, role, url = SMOKE_USER, Role.DENTIST.value, ""
-    elif not (name and role):
-        from odonto_desk.ui.sign_in import SignInDialog
-
-        dialog = SignInDialog(user=name, role=role, server_url=url)
-        if not dialog.exec():
-            return 0
-        name, role, url = dialog.user.text().strip(), dialog.chosen_role().value, dialog.server_url()
-        settings.set("persist/user", name)
-        settings.set("persist/role", role)
-        settings.set("setting/server_url", url)
-
     embedded = None
-    if url:
-        server = Server(base_url=url)
-    else:
-        from odonto_desk.services.embedded import EmbeddedServer
+    try:
+        while True:  # once per sign-in: File ▸ Sign out comes back here
+            name, role, url = (settings.get("persist/user"), settings.get("persist/role"),
+                               settings.get("setting/server_url"))
+            if smoke_png is not None:  # no dialog, the embedded server: what a first start on the demo data shows
+                name, role, url = SMOKE_USER, Role.DENTIST.value, ""
+            elif not (name and role):
+                from odonto_desk.ui.sign_in import SignInDialog
 
-        embedded = EmbeddedServer(folder)
-        server = embedded.server
-    session = Session(User(name, Role(role)), server, cache_file(folder, url))
+                dialog = SignInDialog(user=name, role=role, server_url=url)
+                if not dialog.exec():
+                    return 0
+                name, role, url = dialog.user.text().strip(), dialog.chosen_role().value, dialog.server_url()
+                settings.set("persist/user", name)
+                settings.set("persist/role", role)
+                settings.set("setting/server_url", url)
 
-    from odonto_desk.ui.main_window import MainWindow
+            if url:
+                if embedded is not None:  # signed in to another server: the embedded one is not needed
+                    embedded.stop()
+                    embedded = None
+                server = Server(base_url=url)
+            else:
+                if embedded is None:
+                    from odonto_desk.services.embedded import EmbeddedServer
 
-    window = MainWindow(session, settings)
-    window.show()
-    smoke = None
-    if smoke_png is not None:
-        from odonto_desk.ui.smoke import SmokeRun
+                    embedded = EmbeddedServer(folder)
+                server = embedded.server
+            session = Session(User(name, Role(role)), server, cache_file(folder, url))
 
-        smoke = SmokeRun(window, Path(smoke_png), started=started, timeout=smoke_timeout,
-                         log_path=embedded.log_path if embedded else None)
-        window.start_sync(embedded)
-    elif os.environ.get("ODONTO_DESK_EXIT_WHEN_READY"):
-        _exit_when_ready(window, app)
-    else:
-        window.start_sync(embedded)
-    code = int(app.exec())
-    session.close()
-    if embedded is not None:
-        embedded.stop()
-    if smoke is not None:
-        return smoke.code if smoke.code is not None else 1
-    return code
+            from odonto_desk.ui.main_window import MainWindow
+
+            window = MainWindow(session, settings)
+            window.show()
+            smoke = None
+            if smoke_png is not None:
+                from odonto_desk.ui.smoke import SmokeRun
+
+                smoke = SmokeRun(window, Path(smoke_png), started=started, timeout=smoke_timeout,
+                                 log_path=embedded.log_path if embedded else None)
+                window.start_sync(embedded)
+            elif os.environ.get("ODONTO_DESK_EXIT_WHEN_READY"):
+                _exit_when_ready(window, app)
+            else:
+                window.start_sync(embedded)
+            code = int(app.exec())
+            session.close()
+            if smoke is not None:
+                return smoke.code if smoke.code is not None else 1
+            if not window.signed_out:
+                return code
+            window.deleteLater()
+    finally:
+        if embedded is not None:
+            embedded.stop()
 
 
 def _exit_when_ready(window: object, app: object) -> None:

@@ -53,6 +53,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.session = session
         self.settings = settings
+        self.signed_out = False  # set by File ▸ Sign out: app.run asks who signs in next
         self.tasks = tasks or TaskManager(self)
         self.patients_service = PatientService(session)
         self.chart_service = ChartService(session)
@@ -222,6 +223,7 @@ class MainWindow(QMainWindow):
         a[ActionId.CONFLICTS].triggered.connect(self.show_conflicts)
         a[ActionId.PREFERENCES].triggered.connect(self.show_preferences)
         a[ActionId.LOCK].triggered.connect(self.lock)
+        a[ActionId.SIGN_OUT].triggered.connect(self.sign_out)
         a[ActionId.QUIT].triggered.connect(self.close)
         a[ActionId.FOCUS_COMMAND].triggered.connect(lambda: self.chart_tab.command.edit.setFocus())
         a[ActionId.FOCUS_CHART].triggered.connect(lambda: self.chart_tab.odontogram.setFocus())
@@ -432,6 +434,19 @@ class MainWindow(QMainWindow):
             pm = self.chart_tab.odontogram.grab_chart(QSize(1600, 900))
             p.drawPixmap(p.viewport(), pm)
             p.end()
+
+    # --- sign out and lock --------------------------------------------------------------------
+
+    def sign_out(self) -> None:
+        """Forget the signed-in user and close; the app then asks who signs in next (``app.run``).
+
+        Open work is saved first: the tabs save on close, and queued edits stay in the outbox of
+        this server's cache for whoever signs in to it next.
+        """
+        for key in ("persist/user", "persist/role", "persist/last_patient"):  # the next user starts clean
+            self.settings.set(key, "")
+        self.signed_out = True
+        self.close()
 
     # --- lock ----------------------------------------------------------------------------------
 
