@@ -68,7 +68,9 @@ from odonto_desk.store.outbox import OutboxEntry, PushItem, rewrite_references
 log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
-State = Literal["online", "degraded", "offline"]
+# unauthorized: the server refuses our credentials (revoked, disabled, a wrong secret); nothing is
+# sent until they work again, and the outbox waits intact.
+State = Literal["online", "degraded", "offline", "unauthorized"]
 
 TYPES: tuple[str, ...] = (*ODONTO_TYPES, "Task")
 # Types that belong to no patient (or have no ``patient`` search parameter in R4): skipped by patient pulls.
@@ -310,6 +312,11 @@ class SyncEngine:
         self._errors.appendleft(f"{utc_now()} {message}")
 
     def _stopped_by(self, exc: ApiError) -> str:
+        if isinstance(exc, AuthError):
+            self._state = "unauthorized"
+            message = f"AuthError: the server refuses our credentials ({exc}); edits stay queued"
+            self._note(message)
+            return message
         self._state = "offline" if isinstance(exc, NetworkError) else "degraded"
         message = f"{type(exc).__name__}: {exc}"
         self._note(message)
@@ -700,9 +707,14 @@ class SyncEngine:
             try:
                 body, self._latency = self.client.status()
                 healthy = body.get("status") == "operational" and self._latency < SLOW_PROBE_MS
-                state = "online" if healthy and self._state != "degraded" else "degraded"
+                if self._state == "unauthorized":
+                    state = "unauthorized"  # the probe proves the server is up, not that it takes us
+                else:
+                    state = "online" if healthy and self._state != "degraded" else "degraded"
             except NetworkError:
                 state, self._latency = "offline", None
+            except AuthError:
+                state = self._state = "unauthorized"
             except ApiError:
                 state = "degraded"
         with self._db() as cache:
