@@ -52,6 +52,8 @@ class ServerConfig:
     webhook_retry_base: float = 2.0  # seconds before the first retry; doubles each time, with jitter
     webhook_max_attempts: int = 8
     token_ttl: dt.timedelta = TOKEN_TTL  # how long an OAuth2 access token is accepted
+    # False: behave like a plain FHIR server without type-level _history (not advertised, refused).
+    history_type: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -207,7 +209,8 @@ def create_server(config: ServerConfig) -> Server:
 
     @app.get("/fhir/metadata", tags=["fhir"])
     async def metadata(request: Request) -> Response:
-        return fhir_response(capability_statement(_base(request), format_instant(config.clock())))
+        return fhir_response(capability_statement(_base(request), format_instant(config.clock()),
+                                                  history_type=config.history_type))
 
     async def enter(request: Request):  # type: ignore[no-untyped-def]
         # Headers of the contract are checked wherever they appear, reads included.
@@ -245,6 +248,8 @@ def create_server(config: ServerConfig) -> Server:
     @app.get("/fhir/{rtype}/_history", tags=["fhir"])
     async def fhir_type_history(rtype: str, request: Request) -> Response:
         p = await enter(request)
+        if not config.history_type:
+            raise ApiError(405, "not-supported", "this server has no type-level _history")
         return await run_in_threadpool(fhir.history, p, rtype, None, request.url.query, _base(request))
 
     @app.get("/fhir/{rtype}/{rid}", tags=["fhir"])
