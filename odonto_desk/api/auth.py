@@ -28,7 +28,8 @@ ROLE_SCOPES: dict[str, tuple[str, ...]] = {
                    "odonto/webhooks.write"),
     "read_only": (_READ,),
 }
-REFRESH_MARGIN = 30.0  # seconds before expiry a token is replaced
+REFRESH_MARGIN = 30.0  # seconds before expiry a token is replaced…
+REFRESH_SHARE = 0.2  # …or this share of its lifetime, when that is shorter (a 10 s token lasts 8 s)
 
 
 class Credentials:
@@ -76,6 +77,7 @@ class ClientCredentials(Credentials):
     clock: Callable[[], float] = time.monotonic
     _token: str | None = field(default=None, repr=False)
     _expires: float = 0.0
+    _refresh_at: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -88,7 +90,7 @@ class ClientCredentials(Credentials):
 
     def headers(self, http: httpx.Client) -> dict[str, str]:
         with self._lock:
-            if self._token is None or self.clock() >= self._expires - REFRESH_MARGIN:
+            if self._token is None or self.clock() >= self._refresh_at:
                 self._fetch(http)
             return {"Authorization": f"Bearer {self._token}"}
 
@@ -113,7 +115,12 @@ class ClientCredentials(Credentials):
             raise AuthError(f"token refused: {err.message}", status=r.status_code)
         payload = r.json()
         self._token = payload["access_token"]
-        self._expires = self.clock() + float(payload.get("expires_in", 300))
+        # Replaced shortly before it expires; a token found expired anyway (a clock that stood still
+        # through a suspend, a slow link) is answered with 401, and the client re-authenticates then.
+        lifetime = max(0.0, float(payload.get("expires_in", 300)))
+        now = self.clock()
+        self._expires = now + lifetime
+        self._refresh_at = self._expires - min(REFRESH_MARGIN, lifetime * REFRESH_SHARE)
         granted = tuple(str(payload.get("scope", "")).split())
         if granted:
             self.scopes = granted

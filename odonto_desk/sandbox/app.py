@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 
 from odonto_desk.sandbox.admin_api import register_admin_routes
 from odonto_desk.sandbox.audit import AuditTrail
-from odonto_desk.sandbox.auth import Auth, basic_credentials
+from odonto_desk.sandbox.auth import TOKEN_TTL, Auth, basic_credentials
 from odonto_desk.sandbox.chart_api import ChartApi
 from odonto_desk.sandbox.fhir_api import FhirApi, capability_statement
 from odonto_desk.sandbox.fhirstore import FhirStore, format_instant
@@ -51,6 +51,9 @@ class ServerConfig:
     demo_clients: bool = True
     webhook_retry_base: float = 2.0  # seconds before the first retry; doubles each time, with jitter
     webhook_max_attempts: int = 8
+    token_ttl: dt.timedelta = TOKEN_TTL  # how long an OAuth2 access token is accepted
+    # False: behave like a plain FHIR server without type-level _history (not advertised, refused).
+    history_type: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -76,7 +79,7 @@ def _base(request: Request, prefix: str = "/fhir") -> str:
 
 def create_server(config: ServerConfig) -> Server:
     store = FhirStore(config.db_path, clock=config.clock)
-    auth = Auth(store.connection, clock=config.clock)  # creates its tables (outside a transaction)
+    auth = Auth(store.connection, clock=config.clock, token_ttl=config.token_ttl)  # creates its tables (outside a transaction)
     if config.demo_clients:
         with store.transaction():
             auth.ensure_demo_clients()
@@ -206,7 +209,8 @@ def create_server(config: ServerConfig) -> Server:
 
     @app.get("/fhir/metadata", tags=["fhir"])
     async def metadata(request: Request) -> Response:
-        return fhir_response(capability_statement(_base(request), format_instant(config.clock())))
+        return fhir_response(capability_statement(_base(request), format_instant(config.clock()),
+                                                  history_type=config.history_type))
 
     async def enter(request: Request):  # type: ignore[no-untyped-def]
         # Headers of the contract are checked wherever they appear, reads included.
@@ -244,6 +248,8 @@ def create_server(config: ServerConfig) -> Server:
     @app.get("/fhir/{rtype}/_history", tags=["fhir"])
     async def fhir_type_history(rtype: str, request: Request) -> Response:
         p = await enter(request)
+        if not config.history_type:
+            raise ApiError(405, "not-supported", "this server has no type-level _history")
         return await run_in_threadpool(fhir.history, p, rtype, None, request.url.query, _base(request))
 
     @app.get("/fhir/{rtype}/{rid}", tags=["fhir"])

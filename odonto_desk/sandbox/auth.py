@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from odonto_desk.sandbox.outcome import ApiError
 
-TOKEN_TTL = dt.timedelta(minutes=5)
+TOKEN_TTL = dt.timedelta(minutes=5)  # the default; ServerConfig.token_ttl sets a server's own
 
 READ_ALL = "system/*.read"
 _CLINICAL = ("Condition", "Procedure", "Observation", "CarePlan", "ServiceRequest", "Encounter")
@@ -94,9 +94,13 @@ def demo_clients() -> list[DemoClient]:
 
 
 class Auth:
-    def __init__(self, conn: sqlite3.Connection, *, clock: Callable[[], dt.datetime]) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, clock: Callable[[], dt.datetime],
+                 token_ttl: dt.timedelta = TOKEN_TTL) -> None:
+        if token_ttl < dt.timedelta(seconds=1):
+            raise ValueError("a token lives at least one second (expires_in is whole seconds)")
         self._conn = conn
         self._clock = clock
+        self.token_ttl = token_ttl
         conn.executescript(_SCHEMA)
 
     def register(self, client_id: str, secret: str, role: str, api_key: str | None = None) -> None:
@@ -127,9 +131,15 @@ class Auth:
         now = self._clock()
         self._conn.execute("INSERT INTO auth_token VALUES (?,?,?,?,?,0)",
                            (_h(token), client_id, " ".join(sorted(wanted)), now.isoformat(),
-                            (now + TOKEN_TTL).isoformat()))
-        return {"access_token": token, "token_type": "Bearer", "expires_in": int(TOKEN_TTL.total_seconds()),
+                            (now + self.token_ttl).isoformat()))
+        return {"access_token": token, "token_type": "Bearer", "expires_in": int(self.token_ttl.total_seconds()),
                 "scope": " ".join(sorted(wanted))}
+
+    def set_active(self, client_id: str, active: bool) -> None:
+        """Revoke a client's credentials (its secret, API key and every token it holds) or restore them."""
+        if self._conn.execute("UPDATE auth_client SET active=? WHERE client_id=?",
+                              (int(active), client_id)).rowcount != 1:
+            raise KeyError(client_id)
 
     def revoke(self, token: str) -> None:
         self._conn.execute("UPDATE auth_token SET revoked=1 WHERE token_hash=?", (_h(token),))

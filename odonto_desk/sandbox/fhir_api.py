@@ -538,9 +538,10 @@ def _rewrite_refs(node: Any, ids: dict[str, str]) -> Any:
     return node
 
 
-def capability_statement(base: str, now: str) -> dict[str, Any]:
+def capability_statement(base: str, now: str, *, history_type: bool = True) -> dict[str, Any]:
     interactions = [{"code": c} for c in ("read", "vread", "update", "delete", "history-instance",
-                                          "history-type", "create", "search-type")]
+                                          "history-type", "create", "search-type")
+                    if history_type or c != "history-type"]
     params = [{"name": "_id", "type": "token"}, {"name": "_lastUpdated", "type": "date"},
               {"name": "patient", "type": "reference"}, {"name": "identifier", "type": "token"}]
     return {

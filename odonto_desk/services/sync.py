@@ -34,7 +34,7 @@ SUBSCRIPTION_STATE = "webhook:subscription"  # our current subscription's id on 
 class SyncBadge:
     """The status bar's facts, ready to show."""
 
-    state: Literal["online", "degraded", "offline", "local"]
+    state: Literal["online", "degraded", "offline", "unauthorized", "local"]
     latency_ms: float | None
     queued: int
     last_sync: str | None
@@ -44,8 +44,8 @@ class SyncBadge:
     @property
     def text(self) -> str:
         parts = [{"online": "Online", "degraded": "Degraded", "offline": "Offline — working locally",
-                  "local": "No server"}[self.state]]
-        if self.latency_ms is not None and self.state != "offline":
+                  "unauthorized": "Sign-in refused by the server — working locally", "local": "No server"}[self.state]]
+        if self.latency_ms is not None and self.state not in ("offline", "unauthorized"):
             parts.append(f"{self.latency_ms:.0f} ms")
         parts.append(f"{self.queued} queued" if self.queued else "all sent")
         if self.conflicts:

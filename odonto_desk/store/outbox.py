@@ -319,14 +319,27 @@ class Outbox:
                          (version, rtype, rid, *OPEN_STATES))
 
     def rename(self, rtype: str, local_id: str, server_id: str) -> None:
-        """The server assigned ``server_id``: move the rows and rewrite references in open payloads."""
+        """The server assigned ``server_id``: move the rows, and rewrite open payloads.
+
+        The resource's own open payloads take the new ``id`` (an update queued before the create
+        landed still carries the client id), and references to it in any open payload follow.
+        Settled rows keep what was sent.
+        """
         old, new = f"{rtype}/{local_id}", f"{rtype}/{server_id}"
         with transaction(self.db) as conn:
             conn.execute("UPDATE outbox SET id = ? WHERE type = ? AND id = ?", (server_id, rtype, local_id))
-            rows = conn.execute("SELECT seq, payload FROM outbox WHERE state IN (?, ?, ?) AND instr(payload, ?) > 0",
-                                (*OPEN_STATES, old)).fetchall()
-            conn.executemany("UPDATE outbox SET payload = ? WHERE seq = ?",
-                             [(rewrite_reference_text(text, old, new), seq) for seq, text in rows])
+            rows = conn.execute(
+                "SELECT seq, type, id, payload FROM outbox WHERE state IN (?, ?, ?) AND payload IS NOT NULL "
+                "AND ((type = ? AND id = ?) OR instr(payload, ?) > 0)",
+                (*OPEN_STATES, rtype, server_id, old)).fetchall()
+            updates = []
+            for seq, row_type, row_id, text in rows:
+                payload = rewrite_references(json.loads(text), old, new)
+                if (row_type, row_id) == (rtype, server_id) and isinstance(payload, dict) \
+                        and payload.get("id") == local_id:
+                    payload["id"] = server_id
+                updates.append((json.dumps(payload, ensure_ascii=False, separators=(",", ":")), seq))
+            conn.executemany("UPDATE outbox SET payload = ? WHERE seq = ?", updates)
 
     def prune_done(self, older_than: str) -> int:
         """Delete done and cancelled rows created before the ISO instant ``older_than``; return how many.

@@ -21,9 +21,17 @@ the push with the rest left pending.
 
 Pull asks every type for ``_lastUpdated=gt<cursor>&_sort=_lastUpdated`` (no filter on the first
 run), follows ``next`` links, stores each page in one SQLite transaction together with the
-cursor advance, and records conflicts for server changes to locally edited resources. It relies
-on plain search only (no type-level ``_history``), so it works against any FHIR R4 server, and
-therefore does not see server-side deletes. Malformed resources are skipped and reported.
+cursor advance, and records conflicts for server changes to locally edited resources. Malformed
+resources are skipped and reported.
+
+A search never returns deleted resources, so after each type's search the pull looks for deletes
+(:meth:`SyncEngine._pull_deletes`): where the CapabilityStatement lists ``history-type`` for the
+type, ``GET [type]/_history?_since=<deletes cursor>`` (entries with ``request.method=DELETE``; the
+newest entry per id wins, so a resource deleted and re-created stays); elsewhere, at most every
+``delete_check_interval`` seconds, the cached ids are searched by ``_id`` in chunks and each one
+missing is read (410/404) and its delete version asked of its instance ``_history``. A resource
+deleted on the server keeps its cached row, flagged deleted (screens no longer show it) and
+audited; a local edit of it becomes a conflict (server side: deleted) instead of being dropped.
 
 One :class:`~odonto_desk.store.cache.Cache` is one SQLite connection for one thread, so the engine
 opens its own connection on any other thread that calls it (the background loop, the webhook
@@ -63,12 +71,14 @@ from odonto_desk.fhir.validate import ODONTO_TYPES
 from odonto_desk.store.audit import utc_now
 from odonto_desk.store.cache import Cache
 from odonto_desk.store.db import transaction
-from odonto_desk.store.outbox import OutboxEntry, PushItem, rewrite_references
+from odonto_desk.store.outbox import OutboxEntry, PushItem, parse_reference, rewrite_references
 
 log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
-State = Literal["online", "degraded", "offline"]
+# unauthorized: the server refuses our credentials (revoked, disabled, a wrong secret); nothing is
+# sent until they work again, and the outbox waits intact.
+State = Literal["online", "degraded", "offline", "unauthorized"]
 
 TYPES: tuple[str, ...] = (*ODONTO_TYPES, "Task")
 # Types that belong to no patient (or have no ``patient`` search parameter in R4): skipped by patient pulls.
@@ -78,6 +88,10 @@ LAST_SYNC_KEY = "sync:last"
 PAGE_SIZE = 1000
 BATCH_SIZE = 100
 MAX_ERRORS = 50
+DELETES_KEY = "deletes:{}"  # per type: the server instant up to which its history was read for deletes
+CHECKED_KEY = "deletes:{}:checked"  # per type: when cached ids were last checked (no type-level history)
+DELETE_CHECK_INTERVAL = 6 * 3600.0
+ID_CHUNK = 50
 REFUSED = "refused: "  # how a refusal is told apart from a failure to reach the server in outbox.last_error
 SLOW_PROBE_MS = 2000.0
 # Errors after which the server is known to have written nothing and will refuse the same request again.
@@ -105,6 +119,7 @@ class PullReport:
     pages: int = 0
     conflicts: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (type, id or #index, reason)
+    deleted: list[tuple[str, str]] = field(default_factory=list)  # cached resources deleted on the server
     stopped: str | None = None
 
     def merge(self, other: PullReport) -> None:
@@ -112,6 +127,7 @@ class PullReport:
         self.stored += other.stored
         self.pages += other.pages
         self.conflicts += other.conflicts
+        self.deleted += other.deleted
         self.skipped += other.skipped
         self.stopped = self.stopped or other.stopped
 
@@ -255,6 +271,29 @@ def _meta(resource: Json | None, name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _history_entry(rtype: str, entry: Any) -> tuple[str, str | None, bool, str | None] | None:
+    """(id, when, deleted, version) of one history Bundle entry of ``rtype``; None when unusable."""
+    if not isinstance(entry, dict):
+        return None
+    request = entry.get("request") if isinstance(entry.get("request"), dict) else {}
+    response = entry.get("response") if isinstance(entry.get("response"), dict) else {}
+    resource = entry.get("resource") if isinstance(entry.get("resource"), dict) else None
+    status = str(response.get("status", ""))
+    deleted = request.get("method") == "DELETE" or (resource is None and status[:3] in ("204", "410"))
+    rid = resource.get("id") if resource is not None else None
+    if not isinstance(rid, str):
+        for where in (request.get("url"), entry.get("fullUrl")):
+            ref = parse_reference(where.split("?")[0]) if isinstance(where, str) else None
+            if ref is not None and ref[0] == rtype:
+                rid = ref[1]
+                break
+    if not isinstance(rid, str):
+        return None
+    when = response.get("lastModified") if isinstance(response.get("lastModified"), str) else _meta(resource, "lastUpdated")
+    version = _etag_version(response.get("etag")) or _meta(resource, "versionId")
+    return rid, when, deleted, version
+
+
 # --- the engine --------------------------------------------------------------------------------
 
 
@@ -267,7 +306,8 @@ class SyncEngine:
 
     def __init__(self, cache: Cache, client: ApexClient, *, types: Sequence[str] = TYPES,
                  patient_scope: str | Sequence[str] | None = None, transactions: bool | None = None,
-                 page_size: int = PAGE_SIZE, batch_size: int = BATCH_SIZE) -> None:
+                 page_size: int = PAGE_SIZE, batch_size: int = BATCH_SIZE,
+                 delete_check_interval: float = DELETE_CHECK_INTERVAL) -> None:
         self.cache = cache
         self.client = client
         self.types = tuple(types)
@@ -276,6 +316,8 @@ class SyncEngine:
         self.page_size = page_size
         self.batch_size = max(1, batch_size)
         self._transactions = transactions
+        self.delete_check_interval = delete_check_interval
+        self._capabilities: dict[str, frozenset[str]] | None = None
         self._owner = threading.get_ident()
         self._local = threading.local()
         self._lock = threading.RLock()
@@ -310,6 +352,11 @@ class SyncEngine:
         self._errors.appendleft(f"{utc_now()} {message}")
 
     def _stopped_by(self, exc: ApiError) -> str:
+        if isinstance(exc, AuthError):
+            self._state = "unauthorized"
+            message = f"AuthError: the server refuses our credentials ({exc}); edits stay queued"
+            self._note(message)
+            return message
         self._state = "offline" if isinstance(exc, NetworkError) else "degraded"
         message = f"{type(exc).__name__}: {exc}"
         self._note(message)
@@ -575,6 +622,9 @@ class SyncEngine:
                             report.merge(self._pull_query(cache, rtype, {}, f"cursor:{rtype}"))
                     for pid in self.patient_scope:
                         report.merge(self._pull_patient(cache, pid))
+                for rtype in self.types:
+                    if (rtype, "*") not in {(t, w) for t, w, _ in report.skipped}:
+                        report.merge(self._pull_deletes(cache, rtype))
             except _Stop as stop:
                 report.stopped = self._stopped_by(stop.cause)
                 return report
@@ -655,6 +705,132 @@ class SyncEngine:
         report.skipped.append((rtype, where, reason))
         self._note(f"skipped malformed {rtype} {where}: {reason}")
 
+    # --- deletes on the server ----------------------------------------------------------------------
+
+    def _interactions(self, rtype: str) -> frozenset[str]:
+        """What the server's CapabilityStatement says it can do with ``rtype`` (asked once)."""
+        if self._capabilities is None:
+            try:
+                statement = self.client.metadata()
+            except STOPPERS as exc:
+                raise _Stop(exc) from exc
+            except ApiError:
+                statement = {}
+            caps: dict[str, frozenset[str]] = {}
+            for rest in statement.get("rest") or []:
+                for res in rest.get("resource") or [] if isinstance(rest, dict) else []:
+                    if isinstance(res, dict) and isinstance(res.get("type"), str):
+                        caps[res["type"]] = frozenset(i.get("code") for i in res.get("interaction") or []
+                                                      if isinstance(i, dict) and isinstance(i.get("code"), str))
+            self._capabilities = caps
+        return self._capabilities.get(rtype, frozenset())
+
+    def _pull_deletes(self, cache: Cache, rtype: str) -> PullReport:
+        """Mark the cached resources of ``rtype`` the server has deleted since the last look."""
+        try:
+            if "history-type" in self._interactions(rtype):
+                return self._deletes_from_history(cache, rtype)
+            return self._deletes_by_checking_ids(cache, rtype)
+        except STOPPERS as exc:
+            raise _Stop(exc) from exc
+        except ApiError as exc:
+            self._note(f"deletes of {rtype} not checked: {type(exc).__name__}: {exc}")
+            return PullReport(skipped=[(rtype, "deletes", str(exc))])
+
+    def _search_cursor(self, cache: Cache, rtype: str) -> str | None:
+        """The earliest search cursor of the type: deletes before it were of rows the search never returned."""
+        rows = cache.db.conn.execute("SELECT value FROM sync_state WHERE (key = ? OR key LIKE ?) AND value != ''",
+                                     (f"cursor:{rtype}", f"cursor:{rtype}:patient/%")).fetchall()
+        instants = [v for (v,) in rows if _instant(v) is not None]
+        return min(instants, key=lambda v: _instant(v)) if instants else None  # type: ignore[arg-type,return-value]
+
+    def _deletes_from_history(self, cache: Cache, rtype: str) -> PullReport:
+        key = DELETES_KEY.format(rtype)
+        since = cache.get_state(key) or self._search_cursor(cache, rtype)
+        newest: dict[str, tuple[str | None, bool, str | None]] = {}  # id → (when, deleted, version)
+        seen = since
+        page = self.client.history(rtype, since=since, count=self.page_size)
+        while True:
+            for entry in page.get("entry") or []:
+                parsed = _history_entry(rtype, entry)
+                if parsed is None:
+                    continue
+                rid, when, deleted, version = parsed
+                seen = _later(seen, when)
+                prior = newest.get(rid)
+                # Newest first by the spec; the instants decide when a server orders otherwise.
+                if prior is None or (when is not None and _later(prior[0], when) == when and when != prior[0]):
+                    newest[rid] = (when, deleted, version)
+            nxt = next_link(page)
+            if nxt is None:
+                break
+            page = self.client.search_page(url=nxt)
+        report = PullReport()
+        with transaction(cache.db):
+            for rid, (_when, deleted, version) in newest.items():
+                if deleted:
+                    self._apply_delete(cache, rtype, rid, version, report)
+            if seen and seen != since:
+                cache.set_state(key, seen)
+        return report
+
+    def _deletes_by_checking_ids(self, cache: Cache, rtype: str) -> PullReport:
+        """Without type-level history: are the cached ids still there? (``_id`` search, then a read each.)"""
+        key = CHECKED_KEY.format(rtype)
+        last = _instant(cache.get_state(key))
+        started = utc_now()
+        started_t = _instant(started)
+        if last is not None and started_t is not None and \
+                (started_t - last).total_seconds() < self.delete_check_interval:
+            return PullReport()
+        sql = "SELECT id FROM resource WHERE type = ? AND deleted = 0 AND version IS NOT NULL"
+        params: list[str] = [rtype]
+        if self.patient_scope is not None and rtype not in PATIENTLESS:
+            column = "id" if rtype == "Patient" else "patient"
+            sql += f" AND {column} IN ({', '.join('?' * len(self.patient_scope))})"
+            params += self.patient_scope
+        ids = [rid for (rid,) in cache.db.conn.execute(sql + " ORDER BY id", params)]
+        report = PullReport()
+        history = "history-instance" in self._interactions(rtype)
+        for n in range(0, len(ids), ID_CHUNK):
+            chunk = ids[n:n + ID_CHUNK]
+            found = {r.get("id") for r in self.client.search(rtype, {"_id": ",".join(chunk), "_count": len(chunk)})}
+            for rid in (i for i in chunk if i not in found):
+                try:
+                    self.client.read(rtype, rid)
+                    continue  # there after all (a search that hides it): keep it
+                except (Gone, NotFound):
+                    pass
+                version = None
+                if history:
+                    try:
+                        parsed = [_history_entry(rtype, e) for e in
+                                  self.client.history(rtype, rid, count=1).get("entry") or []]
+                        version = next((p[3] for p in parsed if p is not None and p[2]), None)
+                    except (NotFound, Gone):
+                        pass  # purged: no history left either
+                with transaction(cache.db):
+                    self._apply_delete(cache, rtype, rid, version, report)
+        cache.set_state(key, started)
+        return report
+
+    def _apply_delete(self, cache: Cache, rtype: str, rid: str, version: str | None, report: PullReport) -> None:
+        """One server delete: flag a clean row (kept, audited); a local edit becomes a conflict."""
+        row = cache.row(rtype, rid)
+        if row is None or row.deleted:
+            return  # never cached, or already deleted here
+        if cache.db.conn.execute("SELECT 1 FROM conflict WHERE type = ? AND id = ? AND resolved IS NULL "
+                                 "AND server IS NULL", (rtype, rid)).fetchone():
+            return  # already held against this delete
+        candidate = cache.apply_server_delete(rtype, rid, version)
+        if candidate is not None:
+            cache.record_conflict(rtype, rid, None, version)
+            report.conflicts.append((rtype, rid))
+            self._note(f"conflict on {rtype}/{rid}: deleted on the server and changed here")
+            return
+        cache.audit.record("server", "sync", "deleted", rtype, rid, version, "deleted on the server (seen by a pull)")
+        report.deleted.append((rtype, rid))
+
     # --- webhooks ---------------------------------------------------------------------------------
 
     def first_delivery(self, delivery_id: str) -> bool:
@@ -700,9 +876,14 @@ class SyncEngine:
             try:
                 body, self._latency = self.client.status()
                 healthy = body.get("status") == "operational" and self._latency < SLOW_PROBE_MS
-                state = "online" if healthy and self._state != "degraded" else "degraded"
+                if self._state == "unauthorized":
+                    state = "unauthorized"  # the probe proves the server is up, not that it takes us
+                else:
+                    state = "online" if healthy and self._state != "degraded" else "degraded"
             except NetworkError:
                 state, self._latency = "offline", None
+            except AuthError:
+                state = self._state = "unauthorized"
             except ApiError:
                 state = "degraded"
         with self._db() as cache:

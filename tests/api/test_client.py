@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import threading
 
 import httpx
 import pytest
-from helpers import GPID
+from helpers import GPID, STUDY_UID, make_dicom
 from proxy import FaultProxy
 
 from odonto_desk.api.auth import ApiKey, ClientCredentials, StaticToken
@@ -25,6 +26,7 @@ from odonto_desk.api.errors import (
 )
 from odonto_desk.api.ratelimit import TokenBucket
 from odonto_desk.domain.chart import ChartMark
+from odonto_desk.fhir import codes
 from odonto_desk.fhir.mapping import to_fhir
 from odonto_desk.sandbox.app import ServerConfig
 from odonto_desk.sandbox.runner import start_in_thread
@@ -247,3 +249,170 @@ def test_webhook_subscriptions_through_the_sdk(sandbox):
     assert desk.webhooks()[0]["active"] is False
     assert desk.webhook_deliveries(sub["id"]) == []
     desk.close()
+
+
+# --- the /odonto/v1 writes, each with a refusal that writes nothing ---------------------------------
+
+
+def _writes(sandbox) -> int:
+    """Every version the server has ever stored (a refusal that wrote nothing leaves it unchanged)."""
+    return sandbox.server.store.connection.execute("SELECT COUNT(*) FROM history").fetchone()[0]
+
+
+def _chart_mark(mid: str, tooth: str, **fields) -> dict:
+    fields = {"kind": "caries", "status": "cn", "surfaces": "MO", **fields}
+    return ChartMark(id=mid, tooth=tooth, **fields).model_dump(mode="json")
+
+
+def test_put_chart_replaces_the_chart_and_a_stale_etag_or_bad_mark_writes_nothing(sandbox, apex):
+    empty, first_etag = apex.get_chart(GPID)
+    assert empty["marks"] == [] and empty["patient_id"] == apex.pid
+    caries = _chart_mark("m-caries-3", "3")
+    filling = _chart_mark("m-fill-30", "30", kind="filling", status="ec", material="amalgam", code="D2150")
+    saved, etag = apex.put_chart(GPID, [caries, filling], first_etag)
+    assert etag != first_etag and saved["etag"] == etag
+    assert [m["id"] for m in saved["marks"]] == ["m-caries-3", "m-fill-30"]
+    assert apex.read("Condition", "m-caries-3")["subject"] == {"reference": f"Patient/{apex.pid}"}
+    assert apex.get_chart(GPID) == (saved, etag)
+
+    before = _writes(sandbox)
+    with pytest.raises(VersionConflict) as stale:
+        apex.put_chart(GPID, [], first_etag)  # edited from the empty chart someone has since changed
+    assert stale.value.status == 412
+    with pytest.raises(ServerRejected) as bad:
+        apex.put_chart(GPID, [caries, {**filling, "surfaces": ["Q"]}], etag)
+    assert bad.value.status == 400 and bad.value.expression == "marks[1].surfaces"
+    with pytest.raises(ServerRejected):
+        apex.put_chart("APX-not-one", [caries], etag)  # not a GPID
+    with pytest.raises(NotFound):
+        apex.put_chart("APX-ZZZZZZZZ", [caries], etag)  # nobody's GPID
+    assert _writes(sandbox) == before and apex.get_chart(GPID) == (saved, etag)
+
+    kept, after = apex.put_chart(GPID, [filling], etag)  # a mark left out is deleted (its history stays)
+    assert [m["id"] for m in kept["marks"]] == ["m-fill-30"] and after != etag
+    with pytest.raises(Gone):
+        apex.read("Condition", "m-caries-3")
+
+
+def _procedure(load_example, pid: str) -> dict:
+    proc = copy.deepcopy(load_example("procedure-d2392-tooth30-mo.json"))
+    proc["subject"] = {"reference": f"Patient/{pid}"}
+    for k in ("basedOn", "reasonReference"):
+        proc.pop(k)
+    return proc
+
+
+def _charge(pid: str, proc_id: str) -> dict:
+    return {"resourceType": "ChargeItem", "id": "ch-1", "status": "billable",
+            "code": {"coding": [{"system": codes.CDT, "code": "D2392"}]},
+            "subject": {"reference": f"Patient/{pid}"}, "service": [{"reference": f"Procedure/{proc_id}"}],
+            "priceOverride": {"value": 210.0, "currency": "USD"}}
+
+
+def _planned(apex, load_example, sr_id: str) -> None:
+    plan = copy.deepcopy(load_example("careplan-treatment-plan.json"))
+    plan["subject"] = {"reference": f"Patient/{apex.pid}"}
+    for k in ("identifier", "addresses"):
+        plan.pop(k)
+    plan["activity"][0]["detail"].pop("reasonReference")
+    apex.post_treatment_plan(GPID, plan, [_mark(apex.pid, sr_id, status="tp")])
+
+
+def test_post_procedures_writes_once_per_key_and_a_refusal_writes_nothing(sandbox, apex, load_example):
+    _planned(apex, load_example, "sr-9")
+    proc = _procedure(load_example, apex.pid)
+    charge = _charge(apex.pid, proc["id"])
+    before = _writes(sandbox)
+    with pytest.raises(ScopeError):  # another patient's GPID
+        apex.post_procedures("APX-ZZZZZZZZ", [proc], [charge], ["sr-9"], idempotency_key="post-key-0001")
+    with pytest.raises(ServerRejected) as bad:
+        apex.post_procedures(GPID, [{**proc, "status": "in-progress"}], [charge], ["sr-9"])
+    assert bad.value.expression == "procedures[0].status"
+    assert _writes(sandbox) == before and apex.read("ServiceRequest", "sr-9")["status"] != "completed"
+
+    # The refusal was not remembered: the same key with the right GPID is a first request.
+    first = apex.post_procedures(GPID, [proc], [charge], ["sr-9"], idempotency_key="post-key-0001")
+    again = apex.post_procedures(GPID, [proc], [charge], ["sr-9"], idempotency_key="post-key-0001")
+    assert first == again and first["completed"] == ["sr-9"]
+    assert [p["id"] for p in first["procedures"]] == [proc["id"]]
+    assert _writes(sandbox) == before + 3  # procedure, charge item, the completed plan item: once
+    assert apex.read("Procedure", proc["id"])["meta"]["versionId"] == "1"
+    assert apex.read("ServiceRequest", "sr-9")["status"] == "completed"
+    assert sandbox.server.store.count("ChargeItem") == 1
+
+
+def _lab_order(apex, **changes) -> dict:
+    org = apex.create({"resourceType": "Organization", "name": "Crown Lab"})["id"]
+    sr = {"resourceType": "ServiceRequest", "id": "lab-1", "status": "active", "intent": "order",
+          "category": [{"coding": [{"system": codes.CS_SERVICE_CATEGORY,
+                                    "code": "lab_appliance"}]}],
+          "code": {"coding": [{"system": codes.CDT, "code": "D2740"}], "text": "Zirconia crown #19"},
+          "subject": {"reference": f"Patient/{apex.pid}"}, "performer": [{"reference": f"Organization/{org}"}],
+          "occurrenceDateTime": "2026-12-04"}
+    return {**sr, **changes}
+
+
+def test_post_lab_order_writes_order_and_task_once_and_a_refusal_writes_nothing(sandbox, apex):
+    sr = _lab_order(apex)
+    before = _writes(sandbox)
+    with pytest.raises(ServerRejected) as bad:
+        apex.post_lab_order(GPID, {k: v for k, v in sr.items() if k != "performer"})
+    assert bad.value.expression == "service_request.performer"
+    with pytest.raises(ServerRejected) as elsewhere:
+        apex.post_lab_order(GPID, sr, {"resourceType": "Task", "status": "requested", "intent": "order",
+                                       "focus": {"reference": "ServiceRequest/other"},
+                                       "for": {"reference": f"Patient/{apex.pid}"}})
+    assert elsewhere.value.expression == "task.focus"
+    with pytest.raises(ScopeError):
+        apex.post_lab_order("APX-ZZZZZZZZ", sr)
+    assert _writes(sandbox) == before
+
+    first = apex.post_lab_order(GPID, sr, idempotency_key="lab-key-0001")
+    again = apex.post_lab_order(GPID, sr, idempotency_key="lab-key-0001")
+    assert first == again and first["service_request"] == {"id": "lab-1", "version": 1}
+    assert _writes(sandbox) == before + 2
+    task = apex.read("Task", first["task"]["id"])
+    assert task["focus"] == {"reference": "ServiceRequest/lab-1"} and task["status"] == "requested"
+    moved = apex.post_lab_order(GPID, {**sr, "status": "completed"})  # a new key: a status move
+    assert moved["service_request"]["version"] == 2 and sandbox.server.store.count("Task") == 2
+
+
+def _record_counts(sandbox) -> dict[str, int]:
+    return {t: sandbox.server.store.count(t) for t in ("Binary", "DocumentReference", "ImagingStudy")}
+
+
+def test_upload_image_stores_a_dicom_and_refuses_a_corrupt_one_whole(sandbox, apex):
+    data = make_dicom(150_000)
+    done = apex.upload_image(GPID, apex.pid, data, filename="bw.dcm", content_type="application/dicom",
+                             kind="bitewing", teeth=("30",), chunk_size=64 * 1024)
+    assert done["status"] == "complete" and done["received"] == len(data)
+    study = apex.read("ImagingStudy", done["result"]["imaging_study"].split("/")[1])
+    assert study["identifier"][0]["value"] == f"urn:oid:{STUDY_UID}"
+    assert study["subject"] == {"reference": f"Patient/{apex.pid}"}
+    binary = apex.read("Binary", done["result"]["binary"].split("/")[1])
+    assert hashlib.sha256(base64.b64decode(binary["data"])).digest() == hashlib.sha256(data).digest()
+    counts, before = _record_counts(sandbox), _writes(sandbox)
+    assert counts == {"Binary": 1, "DocumentReference": 1, "ImagingStudy": 1}
+
+    corrupt = data[:-5000]  # the pixel data is cut short
+    with pytest.raises(ServerRejected, match="truncated") as refused:
+        apex.upload_image(GPID, apex.pid, corrupt, filename="cut.dcm", content_type="application/dicom",
+                          kind="bitewing", chunk_size=64 * 1024)
+    assert refused.value.status == 422
+    assert _record_counts(sandbox) == counts and _writes(sandbox) == before
+    failed = sandbox.server.store.connection.execute(
+        "SELECT status, error FROM imaging_upload WHERE sha256 = ?", (hashlib.sha256(corrupt).hexdigest(),)).fetchall()
+    assert [s for s, _ in failed] == ["failed"] and "truncated" in failed[0][1]
+
+
+def test_announcing_an_upload_again_with_the_same_key_opens_it_once(sandbox, apex):
+    data = make_dicom(20_000)
+    a = apex.start_upload(GPID, apex.pid, data, filename="bw.dcm", content_type="application/dicom",
+                          idempotency_key="img-key-0001")
+    b = apex.start_upload(GPID, apex.pid, data, filename="bw.dcm", content_type="application/dicom",
+                          idempotency_key="img-key-0001")
+    assert a["upload_id"] == b["upload_id"]
+    assert sandbox.server.store.connection.execute("SELECT COUNT(*) FROM imaging_upload").fetchone()[0] == 1
+    with pytest.raises(ScopeError):  # another patient's GPID: nothing opened
+        apex.start_upload("APX-ZZZZZZZZ", apex.pid, data, filename="bw.dcm", content_type="application/dicom")
+    assert sandbox.server.store.connection.execute("SELECT COUNT(*) FROM imaging_upload").fetchone()[0] == 1

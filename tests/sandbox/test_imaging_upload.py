@@ -4,44 +4,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import os
 
 import httpx
 import pytest
-from helpers import GPID, token_for
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-STUDY_UID = "1.2.826.0.1.3680043.8.498.1001"
-
-
-def make_dicom(size_hint: int = 300_000, modality: str = "IO") -> bytes:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.3"  # digital intra-oral X-ray, for presentation
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = STUDY_UID
-    ds.SeriesInstanceUID = generate_uid()
-    ds.Modality = modality
-    ds.StudyDate = "20250303"
-    ds.StudyDescription = "Bitewings right"
-    ds.PatientID = GPID
-    side = int((size_hint // 2) ** 0.5)
-    ds.Rows = ds.Columns = side
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.PixelRepresentation = 0
-    ds.PixelData = os.urandom(side * side * 2)
-    out = io.BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return out.getvalue()
+from helpers import GPID, STUDY_UID, make_dicom, token_for
 
 
 @pytest.fixture

@@ -330,3 +330,25 @@ def test_squashed_payload_is_stored_as_json_text(cache):
     made = cache.create({"resourceType": "Patient", "name": [{"family": "Ünal"}]}, USER, ROLE)
     text = cache.db.conn.execute("SELECT payload FROM outbox").fetchone()[0]
     assert json.loads(text) == made
+
+
+def test_rename_gives_the_resources_open_payloads_the_server_id(cache):
+    """An update queued while its create was in flight carries the client id; the rename must fix it."""
+    patient = cache.create({"resourceType": "Patient", "gender": "male"}, USER, ROLE, gpid="GP-1")
+    local = patient["id"]
+    [create] = cache.outbox.pending_for_push()
+    cache.outbox.mark_sending(create)
+    cache.edit({**patient, "gender": "female"}, USER, ROLE, gpid="GP-1")
+    cache.create({"resourceType": "Condition", "subject": {"reference": f"Patient/{local}"}}, USER, ROLE)
+    cache.confirm_push(create, version="1", server_id="srv-p", raw={**patient, "id": "srv-p", "meta": {"versionId": "1"}})
+
+    update, condition = cache.outbox.pending_for_push()
+    assert (update.operation, update.id, update.payload["id"]) == ("update", "srv-p", "srv-p")
+    assert update.payload["gender"] == "female" and update.base_version == "1"
+    assert condition.payload["subject"] == {"reference": "Patient/srv-p"}
+    stored = {seq: json.loads(text) for seq, text in cache.db.conn.execute("SELECT seq, payload FROM outbox")}
+    assert stored[update.seqs[0]]["id"] == "srv-p"
+    assert stored[create.seqs[0]] == patient  # the settled create keeps what was sent
+    assert local not in cache.db.conn.execute(
+        "SELECT group_concat(payload) FROM outbox WHERE state IN ('pending', 'sending', 'conflict')").fetchone()[0]
+    assert cache.get("Patient", "srv-p")["id"] == "srv-p"

@@ -390,7 +390,9 @@ def test_pull_pages_through_everything_then_fetches_only_what_changed(sandbox, a
     before = client.stats["requests"]
     report = engine.pull()
     assert (report.fetched, report.stored, report.skipped) == (250, 250, [])
-    assert client.stats["requests"] - before == len(TYPES) + 2 == report.pages  # Condition took 3 pages
+    assert report.pages == len(TYPES) + 2  # Condition took 3 pages
+    # …and per type one look at its _history for deletes, after one look at the CapabilityStatement
+    assert client.stats["requests"] - before == report.pages + 1 + len(TYPES)
     assert len(cache.patient_resources(pid, ["Condition"])) == 249
 
     changed = server_conditions(apex, pid)[100]
@@ -398,7 +400,7 @@ def test_pull_pages_through_everything_then_fetches_only_what_changed(sandbox, a
     before = client.stats["requests"]
     report = engine.pull()
     assert (report.fetched, report.stored) == (1, 1)
-    assert client.stats["requests"] - before == len(TYPES)
+    assert client.stats["requests"] - before == 2 * len(TYPES)
     assert note_of(cache.get("Condition", changed["id"])) == "changed on the server"
     assert engine.pull().fetched == 0
 
@@ -517,3 +519,50 @@ def test_the_background_loop_syncs_on_its_own_connection(sandbox, apex, cache_fi
     cid = cache.server_id_for("Condition", made["id"])
     assert cid and note_of(apex.read("Condition", cid)) == "from the loop"
     assert engine.status(probe=False).last_sync is not None
+
+
+# --- deletes on the server that a search does not report ---------------------------------------------
+
+
+@pytest.mark.parametrize("history_type", [True, False], ids=["type-history", "plain-server-id-check"])
+def test_a_resource_deleted_on_the_server_is_marked_deleted_by_the_next_pull(tmp_path, cache_file, load_example,
+                                                                            history_type):
+    """Another client deletes two conditions; one of them has a local edit waiting here."""
+    config = ServerConfig(db_path=tmp_path / "apex.sqlite", history_type=history_type)
+    with start_in_thread(config) as srv:
+        other = make_client(srv.base_url)  # another desk
+        pid = other.create(patient_json(load_example), gpid=GPID)["id"]
+        gone, edited, kept = (other.create(mark(pid, t, note=f"server {t}"), gpid=GPID)["id"] for t in ("2", "3", "4"))
+        cache = cache_file()
+        engine = SyncEngine(cache, make_client(srv.base_url), types=("Patient", "Condition"),
+                            delete_check_interval=0)
+        assert engine.run_once().pull.stored == 4
+        assert engine.pull().deleted == []  # nothing deleted yet: nothing marked
+
+        cache.edit(with_note(cache.get("Condition", edited), "edited here"), USER, ROLE, gpid=GPID)
+        other.delete("Condition", gone, gpid=GPID)
+        other.delete("Condition", edited, gpid=GPID)
+        report = engine.pull()
+        assert report.stopped is None
+        assert report.deleted == [("Condition", gone)] and report.conflicts == [("Condition", edited)]
+
+        row = cache.row("Condition", gone)  # kept, flagged, no longer shown
+        assert row is not None and row.deleted and note_of(row.content) == "server 2"
+        assert cache.get("Condition", gone) is None
+        assert {r["id"] for r in cache.patient_resources(pid, ["Condition"])} == {edited, kept}
+        assert [(e.user, e.action) for e in cache.audit.entries("Condition", gone)] == [("server", "deleted")]
+        assert cache.audit.verify() is None
+
+        # The local edit is held as a conflict against the delete, not dropped and not sent.
+        [conflict] = cache.open_conflicts()
+        assert (conflict.id, conflict.server, note_of(conflict.local)) == (edited, None, "edited here")
+        assert {e.state for e in cache.outbox.entries() if e.id == edited} == {"conflict"}
+        assert engine.push().confirmed == 0
+        assert note_of(cache.get("Condition", edited)) == "edited here"
+
+        again = engine.pull()
+        assert again.deleted == [] and again.conflicts == []  # seen once
+        cache.resolve(conflict.cid, "theirs", USER, ROLE)
+        assert cache.get("Condition", edited) is None and cache.row("Condition", edited).deleted
+        assert {r["id"] for r in cache.patient_resources(pid, ["Condition"])} == {kept}
+        assert cache.outbox.entries(OPEN) == []

@@ -7,6 +7,7 @@ the fault is lifted the outbox drains, and the server holds every edit exactly o
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
@@ -27,8 +28,12 @@ from test_sync import (
     with_note,
 )
 
+from odonto_desk.api.auth import REFRESH_SHARE, ClientCredentials
 from odonto_desk.api.client import ApexClient
 from odonto_desk.api.errors import Gone
+from odonto_desk.sandbox.app import ServerConfig
+from odonto_desk.sandbox.runner import start_in_thread
+from odonto_desk.services.sync import SyncBadge
 from odonto_desk.store.cache import Cache
 from odonto_desk.store.sync import SyncEngine
 
@@ -180,3 +185,104 @@ def test_a_link_slower_than_the_timeout_stops_the_sync_and_it_drains_once_the_li
     proxy.latency(0)
     sync_until_settled(engine, cache)
     scene.assert_landed_once()
+
+
+# --- credentials that expire or are revoked in the middle of a sync -----------------------------------
+
+TTL = 1.0  # seconds: the shortest token the server issues (expires_in is whole seconds)
+
+
+@pytest.fixture
+def short_tokens(tmp_path):
+    """A server whose OAuth2 tokens live one second, and a proxy in front of it."""
+    with start_in_thread(ServerConfig(db_path=tmp_path / "apex.sqlite", token_ttl=dt.timedelta(seconds=TTL))) as srv:
+        p = FaultProxy(srv.host, srv.port)
+        srv.proxy = p  # type: ignore[attr-defined]
+        yield srv
+        p.close()
+
+
+def _tokens(srv) -> int:
+    return srv.server.store.connection.execute("SELECT COUNT(*) FROM auth_token").fetchone()[0]
+
+
+@pytest.mark.parametrize("clock", ["refresh-before-expiry", "expiry-found-by-401"])
+def test_tokens_expiring_mid_push_and_mid_pull_are_renewed_and_nothing_is_lost_or_doubled(short_tokens, cache,
+                                                                                        load_example, clock):
+    srv, proxy = short_tokens, short_tokens.proxy
+    apex = make_client(srv.base_url)  # an API key: looks at the server without tokens
+    creds = ClientCredentials(f"{proxy.url}/oauth/token", "demo-admin", "sandbox-secret-admin")
+    if clock == "expiry-found-by-401":
+        # A monotonic clock stands still while a laptop is suspended: the client believes its token
+        # is fresh, and only the server's 401 says otherwise.
+        creds.clock = lambda: 0.0
+    client = ApexClient(proxy.url, credentials=creds, backoff_base=0.01, timeout=5.0)
+    engine = SyncEngine(cache, client, types=("Patient", "Condition"), transactions=False, page_size=2)
+    scene = Scenario(apex, cache, engine, load_example)
+    for n in range(6):  # more offline work, so the push outlives several tokens
+        scene._create(f"offline extra {n}")
+    queued = len(cache.outbox.entries(OPEN))
+
+    proxy.latency(0.1)
+    before, started = _tokens(srv), time.perf_counter()
+    pushed = engine.push()
+    elapsed = time.perf_counter() - started
+    issued = _tokens(srv) - before
+    assert pushed.stopped is None and pushed.confirmed == queued and cache.outbox.entries(OPEN) == []
+    assert elapsed > 2 * TTL  # at least one token expired during the push…
+    assert issued >= 2  # …and was replaced (with a clock that stood still: only after a 401)
+    print(f"push: {elapsed:.2f} s, {client.stats['requests']} requests, {issued} tokens")
+    # A token serves every request until shortly before it expires, not one request each.
+    assert issued <= elapsed / (TTL * (1 - REFRESH_SHARE)) + 2 and issued * 2 <= client.stats["requests"]
+
+    for t in range(5, 17):  # twelve changes from elsewhere: six pages of two
+        made = apex.create(mark(scene.pid, str(t), note=f"elsewhere {t}"), gpid=GPID)
+        scene.expected[made["id"]] = f"elsewhere {t}"
+    before, started = _tokens(srv), time.perf_counter()
+    pulled = engine.pull()
+    elapsed = time.perf_counter() - started
+    assert pulled.stopped is None and pulled.stored == 12 and pulled.pages >= 7
+    assert elapsed > 2 * TTL and _tokens(srv) - before >= 2
+    proxy.latency(0)
+    scene.assert_landed_once()
+    assert len(cache.of_type("Condition")) == len(server_conditions(apex, scene.pid))
+    assert engine.status(probe=False).state == "online"
+    client.close()
+    apex.close()
+
+
+@pytest.mark.parametrize("transactions", [True, False], ids=["transaction", "per-item"])
+def test_revoked_credentials_stop_the_sync_with_an_auth_error_keep_the_outbox_and_it_resumes(
+        sandbox, apex, cache, load_example, caplog, transactions):
+    auth, store = sandbox.server.auth, sandbox.server.store
+    with store.transaction():
+        auth.register("desk-7", "s3cret-of-desk-7", "dentist")  # this workstation's own client
+    creds = ClientCredentials.for_role(f"{sandbox.base_url}/oauth/token", "desk-7", "s3cret-of-desk-7", "dentist")
+    client = ApexClient(sandbox.base_url, credentials=creds, backoff_base=0.01)
+    engine = SyncEngine(cache, client, types=("Patient", "Condition"), transactions=transactions)
+    scene = Scenario(apex, cache, engine, load_example)  # synced once with the valid credentials
+    queued = [(e.seq, e.idempotency_key, e.payload) for e in cache.outbox.entries(OPEN)]
+    writes = store.connection.execute("SELECT COUNT(*) FROM history").fetchone()[0]
+
+    with store.transaction():
+        auth.set_active("desk-7", False)  # revoked: its token and its secret are refused from now on
+    for _ in range(2):
+        report = engine.run_once()
+        assert report.pull is None and report.push.confirmed == 0
+        assert report.push.stopped and "refuses our credentials" in report.push.stopped
+    status = engine.status()
+    assert status.state == "unauthorized" and status.queued == len(queued)
+    assert "AuthError" in status.errors[0] and "token refused" in status.errors[0]
+    assert SyncBadge(status.state, status.latency_ms, status.queued, status.last_sync, status.conflicts,
+                     status.errors[0]).text.startswith("Sign-in refused")
+    # The outbox is intact: every change, with the key and content it had; the server got nothing.
+    assert [(e.seq, e.idempotency_key, e.payload) for e in cache.outbox.entries(OPEN)] == queued
+    assert store.connection.execute("SELECT COUNT(*) FROM history").fetchone()[0] == writes
+    assert "s3cret" not in caplog.text and all("s3cret" not in e for e in status.errors)
+
+    with store.transaction():
+        auth.set_active("desk-7", True)  # restored: the next sync resumes where it stopped
+    sync_until_settled(engine, cache)
+    scene.assert_landed_once()
+    assert engine.status().state == "online"
+    client.close()
