@@ -337,3 +337,49 @@ def test_load_stores_what_update_would_and_refuses_what_it_cannot(tmp_path):
             loaded.load([NewResource("Encounter", "e-8", "p-1", bad)])
     loaded.close()
     updated.close()
+
+
+_FIRST_PUT = r"""
+import sys, httpx
+from starlette.testclient import TestClient
+from odonto_desk.sandbox import bulk
+from odonto_desk.sandbox.app import ServerConfig, create_server
+from odonto_desk.sandbox.fhirstore import FhirStore
+db = sys.argv[1]
+store = FhirStore(db); bulk.generate(store, patients=3); store.close()
+server = create_server(ServerConfig(db_path=db))
+if sys.argv[2] == "warm":
+    for hook in server.on_startup:
+        hook()
+c = TestClient(server.app)
+tok = c.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": "demo-dentist",
+                                   "client_secret": "sandbox-secret-dentist"}).json()["access_token"]
+gpid = bulk.gpid_of(1)
+h = {"Authorization": f"Bearer {tok}", "X-Apex-GPID": gpid}
+r = c.get(f"/odonto/v1/chart/{gpid}", headers=h)
+count = server.store.count()
+before = set(sys.modules)
+marks = r.json()["marks"] + [{"id": "new-1", "tooth": "3", "kind": "watch", "status": "cn", "surfaces": ["O"]}]
+w = c.put(f"/odonto/v1/chart/{gpid}", json={"marks": marks}, headers={**h, "If-Match": r.headers["etag"]})
+assert w.status_code == 200, w.text
+print(count, sorted(m for m in set(sys.modules) - before if m.startswith("fhir.resources")))
+for hook in server.on_shutdown:
+    hook()
+"""
+
+
+def test_the_servers_warm_up_loads_what_the_first_chart_put_needs(tmp_path):
+    import subprocess
+    import sys
+
+    out = {}
+    for how in ("cold", "warm"):
+        db = tmp_path / f"{how}.sqlite"
+        run = subprocess.run([sys.executable, "-c", _FIRST_PUT, str(db), how], capture_output=True, text=True,
+                             timeout=120)
+        assert run.returncode == 0, run.stderr
+        count, loaded = run.stdout.strip().split(" ", 1)
+        out[how] = (int(count), loaded)
+    assert out["cold"][1] != "[]"  # without the warm-up, the first PUT loads R4 models inside its transaction
+    assert out["warm"][1] == "[]"
+    assert out["warm"][0] == out["cold"][0]  # and the warm-up wrote nothing
