@@ -12,6 +12,7 @@ limit of 2,000 requests a minute. The baseline is `GET /status` measured the sam
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -62,7 +63,13 @@ def _start_server(db: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     work = Path(tempfile.mkdtemp(prefix="odonto-bench-"))
     copy = work / "db.sqlite"
-    copy.write_bytes(db.read_bytes())  # the server writes: never touch the cached file
+    # The server writes: never touch the cached file. Copy it durably, block by block: an
+    # unflushed copy (1.9 GB for the full run) was written back by the server's first WAL
+    # checkpoint, whose fsync then held the store's lock for a second, under load.
+    with db.open("rb") as src, copy.open("wb") as dst:
+        shutil.copyfileobj(src, dst, 16 << 20)
+        dst.flush()
+        os.fsync(dst.fileno())
     proc = subprocess.Popen([sys.executable, "-m", "odonto_desk", "sandbox", "--port", str(port), "--db", str(copy),
                              "--no-demo"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
