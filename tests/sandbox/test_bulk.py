@@ -7,6 +7,10 @@ import hashlib
 import itertools
 import json
 import random
+import re
+import subprocess
+import sys
+import time
 from collections import Counter, defaultdict
 
 import httpx
@@ -369,9 +373,6 @@ for hook in server.on_shutdown:
 
 
 def test_the_servers_warm_up_loads_what_the_first_chart_put_needs(tmp_path):
-    import subprocess
-    import sys
-
     out = {}
     for how in ("cold", "warm"):
         db = tmp_path / f"{how}.sqlite"
@@ -383,3 +384,44 @@ def test_the_servers_warm_up_loads_what_the_first_chart_put_needs(tmp_path):
     assert out["cold"][1] != "[]"  # without the warm-up, the first PUT loads R4 models inside its transaction
     assert out["warm"][1] == "[]"
     assert out["warm"][0] == out["cold"][0]  # and the warm-up wrote nothing
+
+
+def _run_sandbox_cli(db, patients: int) -> tuple[int, str]:
+    """``odonto-desk sandbox --bulk-patients N`` until it serves; (resources generated, base URL)."""
+    proc = subprocess.Popen([sys.executable, "-m", "odonto_desk", "sandbox", "--port", "0", "--db", str(db),
+                             "--bulk-patients", str(patients)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    try:
+        assert proc.stdout is not None
+        generated = None
+        for line in proc.stdout:
+            if m := re.match(r"generated (\d+) resources for (\d+) synthetic patients", line):
+                generated = int(m.group(1))
+                assert int(m.group(2)) == patients
+            if m := re.search(r"FHIR R4 base\s+(http://\S+)/fhir", line):
+                base = m.group(1)
+                break
+        assert generated is not None
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/status", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        gpid = bulk.gpid_of(patients - 1)
+        headers = {"Authorization": f"Bearer {token_for(base, 'dentist')}"}
+        r = httpx.get(f"{base}/odonto/v1/chart/{gpid}", headers=headers, timeout=10)
+        assert r.status_code == 200
+        assert sorted(m["id"] for m in r.json()["marks"]) == sorted(m.id for m in bulk.plan_patient(patients - 1).marks)
+        return generated, base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_the_sandbox_command_generates_serves_and_adds_only_what_a_rerun_lacks(tmp_path):
+    db = tmp_path / "cli.sqlite"
+    first, _ = _run_sandbox_cli(db, 3)
+    assert first == len(bulk.practice_rows()) + len(list(bulk.rows(range(3))))
+    again, _ = _run_sandbox_cli(db, 5)
+    assert again == len(list(bulk.rows(range(3, 5))))
