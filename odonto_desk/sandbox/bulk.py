@@ -789,8 +789,9 @@ def existing_patients(store: FhirStore) -> int:
 def generate(store: FhirStore, *, patients: int, seed: int = 7, batch: int = 100) -> int:
     """Write the practice and generated patients 0 … ``patients`` − 1; returns how many resources.
 
-    Patients already in the store (an earlier run on the same file) are kept and the rest added,
-    ``batch`` patients a transaction, each with its chart's derived marks."""
+    Patients already in the store (an earlier run on the same file, with the same seed: they are
+    counted, not compared) are kept and the rest added, ``batch`` patients a transaction, each with
+    its chart's derived marks."""
     written = 0
     if store.current_version("Organization", PRACTICE_ID) is None:
         written += store.load(practice_rows())
