@@ -159,8 +159,8 @@ def patient_open(quick: bool) -> list[dict]:
 
 
 @contextmanager
-def _server(work: Path, patients: int, marks_per_patient: int) -> Iterator[Any]:
-    """A reference server in a thread on a bulk-generated database."""
+def _server(work: Path, patients: int) -> Iterator[Any]:
+    """A reference server in a thread on a bulk-generated database (~200 resources a patient)."""
     from odonto_desk.sandbox.app import ServerConfig
     from odonto_desk.sandbox.bulk import generate
     from odonto_desk.sandbox.fhirstore import FhirStore
@@ -168,7 +168,7 @@ def _server(work: Path, patients: int, marks_per_patient: int) -> Iterator[Any]:
 
     db = work / "apex.sqlite"
     store = FhirStore(db)
-    generate(store, patients=patients, marks_per_patient=marks_per_patient)
+    generate(store, patients=patients)
     store.close()
     running = start_in_thread(ServerConfig(db_path=db))
     try:
@@ -188,9 +188,9 @@ def _client(base_url: str) -> ApexClient:
 def initial_sync(quick: bool) -> list[dict]:
     from odonto_desk.store.sync import SyncEngine
 
-    patients = 15 if quick else 150  # × (1 + 199) resources
+    patients = 15 if quick else 150  # × ~200 resources
     sample = 100 if quick else 300
-    with workdir("client") as work, _server(work, patients, 199) as server:
+    with workdir("client") as work, _server(work, patients) as server:
         client = _client(server.base_url)
         with client, Cache(work / "cache.sqlite") as cache:
             engine = SyncEngine(cache, client)
@@ -271,8 +271,8 @@ def outbox_drain(quick: bool) -> list[dict]:
     from odonto_desk.store.sync import SyncEngine
 
     edits = 100 if quick else 1000
-    patients = max(1, edits // 100)
-    with workdir("client") as work, _server(work, patients, 99) as server:
+    patients = max(1, edits // 20)  # 20 edits a patient: half of them updates of its ~14 pulled marks
+    with workdir("client") as work, _server(work, patients) as server:
         client = _client(server.base_url)
         with client, Cache(work / "cache.sqlite") as cache:
             engine = SyncEngine(cache, client)

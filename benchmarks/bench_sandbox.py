@@ -1,4 +1,7 @@
-"""sandbox_chart_latency: chart GET and PUT at 80 requests/s against a 200k-resource database.
+"""sandbox_chart_latency: chart GET and PUT at 80 requests/s against a ~200k-resource database.
+
+The database is the bulk generator's (``odonto_desk.sandbox.bulk``): 1,000 realistic patients
+(100 for --quick) of ~200 resources each — visits, charts of ~16 marks, plans, perio exams.
 
 The server runs in its own process (as `odonto-desk sandbox`), the load comes from this one, open
 loop: request i is sent at t0 + i/80 whatever the earlier ones did, so slow answers show up as
@@ -9,6 +12,7 @@ limit of 2,000 requests a minute. The baseline is `GET /status` measured the sam
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,43 +26,51 @@ from _timing import percentiles
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # bump when odonto_desk.sandbox.bulk changes what it writes
 
 
-def _database(patients: int, per_patient: int) -> Path:
-    """A generated database, cached between runs (it takes ~40 s to build the full one)."""
+def _database(patients: int) -> tuple[Path, int]:
+    """A generated database, cached between runs, and how many resources it holds."""
     from odonto_desk.sandbox.bulk import generate
     from odonto_desk.sandbox.fhirstore import FhirStore
 
     CACHE.mkdir(exist_ok=True)
-    path = CACHE / f"bulk-v{GENERATOR_VERSION}-{patients}x{per_patient}.sqlite"
+    path = CACHE / f"bulk-v{GENERATOR_VERSION}-{patients}.sqlite"
     if not path.exists():
         tmp = path.with_suffix(".tmp")
         for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
             p.unlink(missing_ok=True)
         store = FhirStore(tmp)
-        generate(store, patients=patients, marks_per_patient=per_patient)
+        generate(store, patients=patients)
         store.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         store.close()
         tmp.rename(path)
-    # Writes through the API keep the chart's derived marks current; a bulk load bypasses them, so
-    # derive them once here (a no-op when the cached database already has them).
+    # The generator writes the chart's derived marks with the resources; warming checks that
+    # nothing is left to derive (a no-op on a generated database).
     from odonto_desk.sandbox.chart_api import warm_chart_marks
 
     store = FhirStore(path)
     warm_chart_marks(store)
+    resources = store.count()
     store.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
-    return path
+    return path, resources
 
 
-def _start_server(db: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _start_server(db: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """The sandbox on a copy of ``db`` in a new folder (the caller removes it); (process, base URL, folder)."""
     from odonto_desk.sandbox.runner import free_port
 
     port = free_port()
     work = Path(tempfile.mkdtemp(prefix="odonto-bench-"))
     copy = work / "db.sqlite"
-    copy.write_bytes(db.read_bytes())  # the server writes: never touch the cached file
+    # The server writes: never touch the cached file. Copy it durably, block by block: an
+    # unflushed copy (1.9 GB for the full run) was written back by the server's first WAL
+    # checkpoint, whose fsync then held the store's lock for a second, under load.
+    with db.open("rb") as src, copy.open("wb") as dst:
+        shutil.copyfileobj(src, dst, 16 << 20)
+        dst.flush()
+        os.fsync(dst.fileno())
     proc = subprocess.Popen([sys.executable, "-m", "odonto_desk", "sandbox", "--port", str(port), "--db", str(copy),
                              "--no-demo"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -67,10 +79,11 @@ def _start_server(db: Path) -> tuple[subprocess.Popen[bytes], str]:
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{base}/status", timeout=1).status_code == 200:
-                return proc, base
+                return proc, base, work
         except httpx.HTTPError:
             time.sleep(0.1)
     proc.kill()
+    shutil.rmtree(work, ignore_errors=True)
     raise RuntimeError("the sandbox did not start")
 
 
@@ -115,13 +128,13 @@ def sandbox_chart_latency(quick: bool) -> list[dict]:
     from odonto_desk.sandbox.bulk import gpids
     from odonto_desk.sandbox.fhirstore import FhirStore
 
-    patients, per_patient = (200, 99) if quick else (2000, 99)
+    patients = 100 if quick else 1000
     seconds = 8.0 if quick else 60.0
-    db = _database(patients, per_patient)
+    db, resources = _database(patients)
     store = FhirStore(db)
     targets = gpids(store)
     store.close()
-    proc, base = _start_server(db)
+    proc, base, work = _start_server(db)
     try:
         tokens = _tokens(base)
         clients = [httpx.Client(base_url=base, headers={"Authorization": f"Bearer {t}"}, timeout=10,
@@ -164,12 +177,12 @@ def sandbox_chart_latency(quick: bool) -> list[dict]:
     finally:
         proc.terminate()
         proc.wait(10)
+        shutil.rmtree(work, ignore_errors=True)  # the copy: 1.9 GB after a full run
     p50, p95, p99 = percentiles(lat, 50, 95, 99)
     b95 = percentiles(base_lat, 95)[0]
     g95 = percentiles(get_lat, 95)[0] if get_lat else 0.0
     w95 = percentiles(put_lat, 95)[0] if put_lat else 0.0
-    resources = patients * (1 + per_patient)
-    common = {"resources": resources, "rate_per_s": 80, "seconds": seconds, "requests": len(lat),
+    common = {"resources": resources, "patients": patients, "rate_per_s": 80, "seconds": seconds, "requests": len(lat),
               "errors": errors, "error_statuses": sorted(set(failures))}
     return [
         {"name": "sandbox_chart_latency", "value": round(p95, 2), "unit": "ms p95", "baseline": round(b95, 2),

@@ -276,6 +276,7 @@ def create_server(config: ServerConfig) -> Server:
     # --- /odonto/v1 ---------------------------------------------------------------------------------
 
     chart_api = ChartApi(store, gate, fhir)
+    server.on_startup.insert(0, chart_api.warm_up)
 
     @app.get("/odonto/v1/chart/{gpid}", tags=["odonto"])
     async def chart_get(gpid: str, request: Request) -> Response:

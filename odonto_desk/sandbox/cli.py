@@ -14,7 +14,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--db", default="apex-sandbox.sqlite", help="SQLite file (created if missing)")
     p.add_argument("--no-demo", action="store_true", help="do not seed the demo patients into a new database")
     p.add_argument("--bulk-patients", type=int, default=0, metavar="N",
-                   help="also generate N synthetic patients with ~200 resources each (for benchmarks)")
+                   help="also generate N synthetic patients (for benchmarks): visits, charts, treatment plans and "
+                   "adults' perio exams, ~200 resources each on average; deterministic, and a rerun on the same "
+                   "database adds only the patients it lacks")
     p.set_defaults(func=run)
 
     admin = sub.add_parser("sandbox-admin", help="the reference server's admin commands (retention, audit)",
@@ -139,8 +141,8 @@ def run(args: argparse.Namespace) -> int:
         from odonto_desk.sandbox.bulk import generate
         from odonto_desk.sandbox.chart_api import warm_chart_marks
 
-        n = generate(server.store, patients=args.bulk_patients, marks_per_patient=199)
-        warm_chart_marks(server.store)
+        n = generate(server.store, patients=args.bulk_patients)
+        warm_chart_marks(server.store)  # the demo's marks; the generated ones come with theirs
         print(f"generated {n} resources for {args.bulk_patients} synthetic patients", flush=True)
     print(banner(f"http://{args.host}:{port}"), flush=True)
     for hook in server.on_startup:

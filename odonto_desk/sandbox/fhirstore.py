@@ -22,13 +22,23 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 Resource = dict[str, Any]
+
+
+class NewResource(NamedTuple):
+    """One resource for :meth:`FhirStore.load`: its JSON text and what the store indexes it by."""
+
+    type: str
+    id: str
+    patient: str | None
+    text: str
+    identifiers: tuple[tuple[str, str], ...] = ()  # (system, value)
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -196,6 +206,23 @@ class FhirStore:
         self._last = t
         return format_instant(t)
 
+    def _ticks(self, n: int) -> list[str]:
+        """``n`` instants as ``n`` calls of :meth:`_tick` in the same microsecond would give them
+        (consecutive microseconds from now), formatted without a strftime each."""
+        t = self._clock().astimezone(dt.UTC)
+        if self._last is not None and t <= self._last:
+            t = self._last + dt.timedelta(microseconds=1)
+        out: list[str] = []
+        second, micro = t.replace(microsecond=0), t.microsecond
+        while len(out) < n:
+            head = second.strftime("%Y-%m-%dT%H:%M:%S.")
+            take = min(n - len(out), 1_000_000 - micro)
+            out += [f"{head}{u:06d}Z" for u in range(micro, micro + take)]
+            second, micro = second + dt.timedelta(seconds=1), 0
+        if n:
+            self._last = t + dt.timedelta(microseconds=n - 1)
+        return out
+
     def now(self) -> str:
         """The server's current instant (for Bundle.meta.lastUpdated and sync cursors)."""
         with self._lock:
@@ -358,6 +385,49 @@ class FhirStore:
                     c.execute("INSERT OR IGNORE INTO identifier VALUES (?,?,?,?)",
                               (rtype, ident.get("system") or "", ident["value"], rid))
         return Stored(rtype, rid, version, last, deleted, resource)
+
+    def load(self, rows: Iterable[NewResource], *, batch: int = 5000) -> int:
+        """Write new resources (version 1) from their JSON text, for bulk loads; returns how many.
+
+        Each row's ``text`` is the compact JSON (``separators=(",", ":")``, ``ensure_ascii=False``)
+        of a resource that starts with its ``resourceType`` and ``id`` and has no ``meta``; the row
+        names its patient (:func:`patient_of`) and identifiers. The store appends ``meta`` as
+        :meth:`update` does, so a loaded resource is stored byte for byte as an update would store
+        it, without parsing or copying it. Nothing is validated beyond that shape: the caller
+        builds the resources through the mappers. A row whose ``(type, id)`` exists already is a
+        :class:`VersionConflict` and the whole load is rolled back. Call it inside a transaction
+        of your own to make it part of a larger unit."""
+        n = 0
+        chunk: list[NewResource] = []
+        with self.transaction():
+            for row in rows:
+                chunk.append(row)
+                if len(chunk) >= batch:
+                    n += self._load(chunk)
+                    chunk = []
+            if chunk:
+                n += self._load(chunk)
+        return n
+
+    def _load(self, rows: list[NewResource]) -> int:
+        history, current, idents = [], [], []
+        for (rtype, rid, patient, text, identifiers), last in zip(rows, self._ticks(len(rows)), strict=True):
+            if not text.startswith(f'{{"resourceType":"{rtype}","id":"{rid}"') or not text.endswith("}") \
+                    or '"meta":' in text:
+                raise Invalid(f"{rtype}/{rid}: a loaded resource starts with its resourceType and id and has "
+                              "no meta", expression=f"{rtype}.id")
+            stored = f'{text[:-1]},"meta":{{"versionId":"1","lastUpdated":"{last}"}}}}'
+            history.append((rtype, rid, 1, last, 0, "PUT", patient, stored))
+            current.append((rtype, rid, 1, last, 0, patient, stored))
+            idents += [(rtype, system, value, rid) for system, value in identifiers]
+        c = self._conn
+        try:
+            c.executemany("INSERT INTO current VALUES (?,?,?,?,?,?,?)", current)
+        except sqlite3.IntegrityError:
+            raise VersionConflict("a loaded resource exists already; bulk loads only create") from None
+        c.executemany("INSERT INTO history VALUES (?,?,?,?,?,?,?,?)", history)
+        c.executemany("INSERT OR IGNORE INTO identifier VALUES (?,?,?,?)", idents)
+        return len(rows)
 
     def create(self, rtype: str, resource: Resource, *, rid: str | None = None) -> Stored:
         with self.transaction():
