@@ -1,4 +1,4 @@
-"""Use the Odonto Desk SDK from plain Python (no Qt): sign in, read, chart a mark, post a plan.
+"""Use the Odonto Desk SDK from plain Python (no Qt): sign in, read marks and alerts, chart a mark, post a plan.
 
     python examples/sdk_quickstart.py                       # starts a reference server for itself
     python examples/sdk_quickstart.py --server http://127.0.0.1:8765 \\
@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 from odonto_desk.api.auth import ClientCredentials, NoAuth
 from odonto_desk.api.client import ApexClient
+from odonto_desk.domain.alerts import MedicalAlert
 from odonto_desk.domain.chart import ChartMark
 from odonto_desk.fhir import codes
 from odonto_desk.fhir.mapping import from_fhir, to_fhir
@@ -38,9 +39,13 @@ def run(client: ApexClient) -> None:
     print(f"{len(patients)} patients")
     patient = patients[0]
     gpid = next(i["value"] for i in patient["identifier"] if i["system"] == codes.GPID_SYSTEM)
-    marks = [from_fhir(r) for r in client.search("Condition", {"patient": patient["id"]})]
+    # A Condition is a chart mark (on a tooth) or a medical alert (on the problem list, on no tooth).
+    conditions = [from_fhir(r) for r in client.search("Condition", {"patient": patient["id"]})]
+    marks = [c for c in conditions if isinstance(c, ChartMark)]
+    alerts = [c for c in conditions if isinstance(c, MedicalAlert) and c.active]
     print(f"{gpid}: {len(marks)} conditions, e.g. {marks[0].kind.value} on tooth {marks[0].tooth.universal}"
           if marks else f"{gpid}: no conditions")
+    print(f"{gpid}: alerts: {', '.join(a.text for a in alerts)}" if alerts else f"{gpid}: no medical alerts")
     watch = ChartMark(patient=patient["id"], tooth="3", kind="watch", status="cn", surfaces="O",
                       note="stained fissure, recheck in 6 months")
     created = client.create(to_fhir(watch), gpid=gpid)

@@ -11,6 +11,7 @@ import random
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from odonto_desk.domain.alerts import AlertKind, MedicalAlert
 from odonto_desk.domain.billing import (
     ChargeItem,
     Claim,
@@ -57,7 +58,7 @@ class DemoPatient:
     given: str
     family: str
     birth_date: dt.date
-    alerts: tuple[str, ...] = ()
+    alerts: tuple[MedicalAlert, ...] = ()
     marks: tuple[ChartMark, ...] = field(default_factory=tuple)
 
     @property
@@ -74,6 +75,11 @@ def _m(patient: str, n: int, tooth: str, kind: str, status: str, surfaces: str =
     return ChartMark(id=f"{patient}-m{n:03d}", patient=patient, tooth=tooth, kind=kind, status=status,
                      surfaces=surfaces, material=material, code=code,
                      date=dt.date.fromisoformat(date) if date else None, provider="dr-okafor", note=note)
+
+
+def _alert(patient: str, n: int, kind: AlertKind, text: str, recorded: str) -> MedicalAlert:
+    return MedicalAlert(id=f"{patient}-alert-{n}", patient=patient, text=text, kind=kind,
+                        recorded=dt.date.fromisoformat(recorded))
 
 
 def demo_patients() -> list[DemoPatient]:
@@ -112,11 +118,14 @@ def demo_patients() -> list[DemoPatient]:
         _m(p3, 10, "28", "filling", "tp", "BV", "composite", "D2392"),
     ]
     return [
-        DemoPatient(p1, "APX-1A2B3C4D", "Jordan", "Rivera", dt.date(1987, 4, 12), ("latex allergy",),
+        DemoPatient(p1, "APX-1A2B3C4D", "Jordan", "Rivera", dt.date(1987, 4, 12),
+                    (_alert(p1, 1, AlertKind.ALLERGY, "latex allergy", "2011-06-02"),),
                     tuple(rivera)),
         DemoPatient(p2, "APX-7KQ2M9PZ", "Mia", "Chen", dt.date(2017, 9, 3), (), tuple(chen)),
         DemoPatient(p3, "APX-H4DD0D51", "Samir", "Haddad", dt.date(1961, 1, 28),
-                    ("anticoagulant (warfarin)", "premedicate: joint replacement"), tuple(haddad)),
+                    (_alert(p3, 1, AlertKind.MEDICATION, "anticoagulant (warfarin)", "2018-04-01"),
+                     _alert(p3, 2, AlertKind.PREMEDICATION, "premedicate: joint replacement", "2023-01-20")),
+                    tuple(haddad)),
     ]
 
 

@@ -56,6 +56,7 @@ CS_MATERIAL = ODONTO_BASE + "CodeSystem/restorative-material"
 CS_SURFACE_EXTRA = ODONTO_BASE + "CodeSystem/surface"  # V (Class V), which ADA's system lacks
 CS_SERVICE_CATEGORY = ODONTO_BASE + "CodeSystem/service-category"  # the portal's eight
 CS_PERIO = ODONTO_BASE + "CodeSystem/perio"
+CS_ALERT_KIND = ODONTO_BASE + "CodeSystem/medical-alert-kind"  # allergy, medication, condition, premedication
 EXT_MARK_STATUS = ODONTO_BASE + "StructureDefinition/chart-status"
 LOCAL_ID_SYSTEM = ODONTO_BASE + "sid/local-id"  # client-generated business identifier (urn:uuid:…)
 

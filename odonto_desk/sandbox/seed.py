@@ -43,6 +43,7 @@ def demo_resources(*, perio: str = "all", perio_patients: tuple[str, ...] | None
     for patient in practice.patients:
         pid = patient.id
         out += _as_resources(patient)
+        out += [to_fhir(a) for a in by_patient[pid].alerts]  # medical alerts: problem-list Conditions
         out += [to_fhir(e) for e in practice.encounters if e.patient == pid]
         out += [to_fhir(m) for m in by_patient[pid].marks]
         exams = demo.demo_perio_exams(pid) if perio_patients is None or pid in perio_patients else []

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from odonto_desk.domain.alerts import MedicalAlert
 from odonto_desk.domain.chart import ChartMark, MarkStatus
 from odonto_desk.domain.chart_command import DentitionCommand, MarkCommand, parse_command
 from odonto_desk.domain.dentition import Dentition, default_mode
@@ -22,7 +23,7 @@ from odonto_desk.domain.errors import DomainError
 from odonto_desk.domain.teeth import NumberingSystem, Tooth
 from odonto_desk.fhir.errors import FhirMappingError
 from odonto_desk.fhir.resources.chart import build_mark, on_chart, plan_done, read_mark, retired
-from odonto_desk.services.patients import PatientRow, PatientService, patient_row
+from odonto_desk.services.patients import PatientRow, PatientService, patient_row, read_alerts
 from odonto_desk.services.session import Session
 from odonto_desk.store.db import transaction
 
@@ -38,7 +39,8 @@ class ChartView:
     marks: tuple[ChartMark, ...]
     dentition: Dentition
     teeth: tuple[Tooth, ...]  # the teeth drawn, in chart order
-    unreadable: tuple[str, ...] = ()  # resources that could not be read as marks, with the reason
+    unreadable: tuple[str, ...] = ()  # resources that could not be read as marks or alerts, with the reason
+    alerts: tuple[MedicalAlert, ...] = ()  # active medical alerts, allergies first: the header shows them
 
     def marks_on(self, tooth: Tooth) -> list[ChartMark]:
         return [m for m in self.marks if m.tooth == tooth]
@@ -80,12 +82,15 @@ class ChartService:
         cache = self.session.cache()
         patient = self.patients.get(patient_id)
         row = patient_row(patient, self.patients.today)
-        marks, unreadable = _read_marks(cache.patient_resources(patient_id, CHART_TYPES))
+        resources = cache.patient_resources(patient_id, CHART_TYPES)
+        marks, unreadable = _read_marks(resources)
+        alerts, bad_alerts = read_alerts(resources)
         dentition = self.dentition(patient_id, age=row.age)
         if audit:
             user = self.session.user
             cache.audit.record(user.name, user.role.value, "viewed", "Patient", patient.id, None, "chart opened")
-        return ChartView(row, tuple(marks), dentition, tuple(dentition.shown(marks)), tuple(unreadable))
+        return ChartView(row, tuple(marks), dentition, tuple(dentition.shown(marks)),
+                         tuple(unreadable + bad_alerts), tuple(alerts))
 
     def dentition(self, patient_id: str, *, age: int | None = None) -> Dentition:
         stored = self.session.cache().get_state(_dentition_key(patient_id))

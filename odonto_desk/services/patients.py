@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
+from odonto_desk.domain.alerts import MedicalAlert, header_order
 from odonto_desk.domain.errors import DomainError
 from odonto_desk.domain.people import Patient
 from odonto_desk.fhir.codes import GPID_SYSTEM
 from odonto_desk.fhir.errors import FhirMappingError
+from odonto_desk.fhir.resources.alerts import is_medical_alert, read_alert
 from odonto_desk.fhir.resources.people import read_patient
 from odonto_desk.services.session import Session
 
@@ -42,6 +46,19 @@ def patient_row(p: Patient, today: dt.date) -> PatientRow:
                       age_on(p.birth_date, today), p.gender.value)
 
 
+def read_alerts(resources: Iterable[dict[str, Any]]) -> tuple[list[MedicalAlert], list[str]]:
+    """The active medical alerts among ``resources``, allergies first, and those that could not be read."""
+    alerts, bad = [], []
+    for r in resources:
+        if not is_medical_alert(r):
+            continue
+        try:
+            alerts.append(read_alert(r))
+        except (FhirMappingError, DomainError) as exc:
+            bad.append(f"{r.get('resourceType')}/{r.get('id')}: {exc}")
+    return header_order(alerts), bad
+
+
 class PatientService:
     def __init__(self, session: Session, *, today: dt.date | None = None) -> None:
         self.session = session
@@ -63,6 +80,10 @@ class PatientService:
         if resource is None:
             raise KeyError(f"Patient/{patient_id} is not in the cache")
         return read_patient(resource)
+
+    def alerts(self, patient_id: str) -> list[MedicalAlert]:
+        """The patient's active medical alerts as cached (allergies first); unreadable ones are left out."""
+        return read_alerts(self.session.cache().patient_resources(patient_id, ("Condition",)))[0]
 
     def gpid(self, patient_id: str) -> str | None:
         """The patient's GPID as cached (the header every write about them carries), or None."""

@@ -6,6 +6,8 @@ through services run as ops (``ui/ops``). Nothing here touches SQLite or the net
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QActionGroup, QCloseEvent, QPageLayout, QPageSize, QPainter, QUndoStack
 from PySide6.QtWidgets import (
@@ -27,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from odonto_desk.domain.alerts import MedicalAlert
 from odonto_desk.domain.cdt import Catalog, demo_catalog
 from odonto_desk.domain.teeth import NumberingSystem
 from odonto_desk.services.chart import ChartService, ChartView
@@ -42,6 +45,10 @@ from odonto_desk.ui.tabs import TABS, TabContext, build_tab
 from odonto_desk.ui.tasks import TaskManager
 
 PROBE_MS = 10_000
+# Dark red on pale red with a red bar: 7:1 contrast, noticed at a glance, readable in light and dark themes.
+ALERT_STYLE = ("QLabel#medicalAlerts { color: #A30D0D; background: #FDE8E8; border: 1px solid #E3A5A5; "
+               "border-left: 5px solid #C62828; border-radius: 3px; padding: 4px 8px; font-weight: bold; "
+               "font-size: 11pt; }")
 
 
 class MainWindow(QMainWindow):
@@ -83,6 +90,14 @@ class MainWindow(QMainWindow):
         self.header.setAccessibleName("Patient header")
         self.header.setTextFormat(Qt.TextFormat.RichText)
         self.header.setMargin(6)
+        # Medical alerts (allergies first) under the name, hidden when there are none: seen before treating.
+        self.alerts_label = QLabel()
+        self.alerts_label.setObjectName("medicalAlerts")
+        self.alerts_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.alerts_label.setWordWrap(True)
+        self.alerts_label.setStyleSheet(ALERT_STYLE)
+        self.alerts_label.setAccessibleName("Medical alerts")
+        self.alerts_label.hide()
         self.chart_tab = ChartTab(self.chart_service, self.tasks, self.undo_stack, catalog or demo_catalog())
         self.chart_tab.set_numbering(self.numbering)
         self.tabs = QTabWidget()
@@ -96,6 +111,7 @@ class MainWindow(QMainWindow):
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.addWidget(self.header)
+        rl.addWidget(self.alerts_label)
         rl.addWidget(self.tabs, 1)
         split = QSplitter()
         split.addWidget(left)
@@ -267,6 +283,7 @@ class MainWindow(QMainWindow):
         self.undo_stack.clear()
         if row is None:
             self.header.setText("<i>No patient open</i>")
+            self._show_alerts(())
             self.chart_tab.open_patient(None)
             for tab in self.patient_tabs.values():
                 tab.open_patient(None)  # type: ignore[attr-defined]
@@ -278,6 +295,8 @@ class MainWindow(QMainWindow):
             tab.open_patient(row.id)  # type: ignore[attr-defined]
 
     def _on_chart_changed(self, view: ChartView) -> None:
+        if self.patient is not None and view.patient.id != self.patient.id:
+            return  # a chart that finished loading after another patient was opened
         self._header(view.patient, view)
 
     def _header(self, row: PatientRow, view: ChartView | None) -> None:
@@ -292,6 +311,17 @@ class MainWindow(QMainWindow):
         extra = "".join(f" &nbsp;<span style='color:#8A4B00'>{a}</span>" for a in alerts)
         self.header.setText(f"<b style='font-size:14pt'>{row.name}</b> &nbsp; {age}born {row.birth_date} · "
                             f"{row.gpid} · {row.gender}{extra}")
+        # Until the chart has loaded, no alerts rather than the previous patient's.
+        self._show_alerts(view.alerts if view is not None else ())
+
+    def _show_alerts(self, alerts: Sequence[MedicalAlert]) -> None:
+        labels = [a.label for a in alerts]
+        self.alerts_label.setText("⚠ " + " · ".join(labels) if labels else "")
+        self.alerts_label.setAccessibleName("Medical alerts: " + ", ".join(labels) if labels else "Medical alerts")
+        self.alerts_label.setToolTip("\n".join(f"{a.kind.value.capitalize()}: {a.text}"
+                                               + (f" (recorded {a.recorded.isoformat()})" if a.recorded else "")
+                                               for a in alerts))
+        self.alerts_label.setVisible(bool(labels))
 
     # --- settings ------------------------------------------------------------------------------
 

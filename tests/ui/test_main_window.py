@@ -159,3 +159,36 @@ def test_every_control_has_an_accessible_name(qtbot, window):
                and c.parent() is not None and type(c.parent()).__name__ not in ("QComboBox", "QTabBar",
                                                                                  "QScrollBar", "QCompleter")]
     assert unnamed == []
+
+
+def _open(qtbot, w, patient_id):
+    for i in range(w.patients.count()):
+        if w.patients.item(i).data(Qt.ItemDataRole.UserRole).id == patient_id:
+            w.patients.setCurrentRow(i)
+    qtbot.waitUntil(lambda: w.patient is not None and w.patient.id == patient_id
+                    and "planned" in w.header.text(), timeout=5000)  # the chart has loaded
+
+
+def test_header_shows_the_medical_alerts_allergies_first(qtbot, window):
+    w = window
+    _open(qtbot, w, "demo-rivera")
+    qtbot.waitUntil(lambda: w.alerts_label.isVisible(), timeout=5000)
+    assert w.alerts_label.text() == "⚠ Latex allergy"
+    assert w.alerts_label.accessibleName() == "Medical alerts: Latex allergy"
+    assert "Allergy: latex allergy" in w.alerts_label.toolTip()
+    assert "could not be read" not in w.header.text()  # the alert is not taken for a broken chart mark
+    assert w.chart_tab.view is not None and not w.chart_tab.view.unreadable
+    _open(qtbot, w, "demo-haddad")
+    qtbot.waitUntil(lambda: "Premedicate" in w.alerts_label.text(), timeout=5000)
+    # premedication before the medication: what must be done before treating comes first
+    assert w.alerts_label.text() == "⚠ Premedicate: joint replacement · Anticoagulant (warfarin)"
+    assert "Latex" not in w.alerts_label.text()
+
+
+def test_header_shows_no_alerts_for_a_patient_without_any(qtbot, window):
+    w = window
+    _open(qtbot, w, "demo-rivera")
+    qtbot.waitUntil(lambda: w.alerts_label.isVisible(), timeout=5000)
+    _open(qtbot, w, "demo-chen")
+    qtbot.waitUntil(lambda: not w.alerts_label.isVisible(), timeout=5000)
+    assert w.alerts_label.text() == "" and "allergy" not in w.header.text().lower()

@@ -26,6 +26,7 @@ from odonto_desk.fhir import codes
 from odonto_desk.fhir.errors import FhirMappingError
 from odonto_desk.fhir.mapping import Mapper, Resource, register
 from odonto_desk.fhir.resources._common import ref, ref_id
+from odonto_desk.fhir.resources.alerts import is_medical_alert
 from odonto_desk.fhir.teeth import apex_tooth_block, read_tooth_and_surfaces, tooth_codeable
 
 _DENTAL = {"coding": [{"system": codes.DENTAL_CATEGORY, "code": "dental", "display": "Dental"}]}
@@ -249,11 +250,12 @@ def _has_tooth(r: Resource) -> bool:
 def on_chart(r: Resource) -> bool:
     """True when the resource is a chart mark in effect (not retired, not a lab order, not done plan).
 
-    Work on no tooth (a prophylaxis, an exam posted to the ledger) is not drawn on the odontogram.
+    Work on no tooth (a prophylaxis, an exam posted to the ledger) and conditions on no tooth (medical
+    alerts, other problem-list items) are not drawn on the odontogram.
     """
     rtype = r.get("resourceType")
-    if rtype in ("Procedure", "ServiceRequest") and not _has_tooth(r):
-        return False
+    if rtype in ("Condition", "Procedure", "ServiceRequest") and not _has_tooth(r):
+        return False  # a medical alert (latex allergy) is a Condition on no tooth: not on the chart
     if rtype == "Condition":
         verification = _code_of(r.get("verificationStatus"))
         clinical = _code_of(r.get("clinicalStatus"))
@@ -304,6 +306,11 @@ def _not_lab(r: Resource) -> bool:
     return True
 
 
+def _chart_mark(r: Resource) -> bool:
+    """Not a lab order and not a medical alert: those have mappers of their own."""
+    return _not_lab(r) and not is_medical_alert(r)
+
+
 register(Mapper(
     resource_types=("Condition", "Procedure", "ServiceRequest"),
     domain_type=ChartMark,
@@ -312,5 +319,5 @@ register(Mapper(
     owned=("contained", "extension", "clinicalStatus", "verificationStatus", "category", "code", "bodySite",
            "subject", "onsetDateTime", "recorder", "note", "status", "performedDateTime", "performer",
            "usedCode", "intent", "orderDetail", "occurrenceDateTime", "requester"),
-    accepts=_not_lab,
+    accepts=_chart_mark,
 ))

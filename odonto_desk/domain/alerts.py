@@ -1,0 +1,79 @@
+"""Medical alerts: what a dentist must know before treating (an allergy, a blood thinner, a
+premedication need), shown at a glance in the patient header.
+
+An alert is one short line of text with a kind. It is not a chart mark: it is on no tooth. Like the
+people models it is frozen and validated, and bad input raises a :class:`DomainError` naming the field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterable
+
+from pydantic import Field, field_validator
+
+from odonto_desk.domain.errors import DomainError
+from odonto_desk.domain.people import DomainModel, new_id
+
+MAX_ALERT_TEXT = 120  # one line in the header; longer clinical notes belong in a note
+
+
+class AlertKind(enum.StrEnum):
+    ALLERGY = "allergy"
+    MEDICATION = "medication"
+    CONDITION = "condition"
+    PREMEDICATION = "premedication"
+
+
+# The order the header lists them in: allergies first, then what must be done before treating.
+ALERT_ORDER: tuple[AlertKind, ...] = (AlertKind.ALLERGY, AlertKind.PREMEDICATION, AlertKind.MEDICATION,
+                                      AlertKind.CONDITION)
+
+
+class MedicalAlert(DomainModel):
+    """One medical alert of a patient (``latex allergy``, kind allergy)."""
+
+    id: str = Field(default_factory=new_id)
+    patient: str  # Patient id
+    text: str
+    kind: AlertKind = AlertKind.CONDITION
+    recorded: dt.date | None = None
+    active: bool = True
+
+    @field_validator("patient")
+    @classmethod
+    def _patient(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise DomainError("an alert belongs to a patient", field="patient")
+        return v
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, v: str) -> str:
+        v = " ".join(v.split())
+        if not v:
+            raise DomainError("an alert needs its text (e.g. 'latex allergy')", field="text")
+        if len(v) > MAX_ALERT_TEXT:
+            raise DomainError(f"an alert is at most {MAX_ALERT_TEXT} characters ({len(v)} given); "
+                              "put the details in a note", field="text")
+        return v
+
+    @field_validator("recorded")
+    @classmethod
+    def _recorded(cls, v: dt.date | None) -> dt.date | None:
+        if v is not None and v > dt.date.today():
+            raise DomainError(f"recorded date {v.isoformat()} is in the future", field="recorded")
+        return v
+
+    @property
+    def label(self) -> str:
+        """The text as a header shows it: 'Latex allergy'."""
+        return self.text[:1].upper() + self.text[1:]
+
+
+def header_order(alerts: Iterable[MedicalAlert]) -> list[MedicalAlert]:
+    """Active alerts, allergies first (then premedication, medication, condition), stable within a kind."""
+    live = [a for a in alerts if a.active]
+    return sorted(live, key=lambda a: ALERT_ORDER.index(a.kind))
