@@ -90,6 +90,11 @@ class MarkKind(enum.StrEnum):
     RETAINED_ROOT = "retained root"
     WATCH = "watch"
 
+    @property
+    def article(self) -> str:
+        """"a" or "an", for messages: an implant, an extraction, a crown."""
+        return "an" if self.value[0] in "aeiou" else "a"
+
 
 class SurfaceUse(enum.Enum):
     REQUIRED = "required"
@@ -224,24 +229,24 @@ class ChartMark(BaseModel):
             raise DomainError(f"{self.kind.value} is a procedure: give it a status such as treatment "
                               "planned or completed", field="status")
         if rule.surfaces is SurfaceUse.NONE and self.surfaces:
-            raise InvalidSurface(f"a {self.kind.value} covers the whole tooth and takes no surfaces "
+            raise InvalidSurface(f"{self.kind.article} {self.kind.value} covers the whole tooth and takes no surfaces "
                                  f"(got {format_surfaces(self.surfaces)})", field="surfaces")
         if rule.surfaces is SurfaceUse.REQUIRED and len(self.surfaces) < max(1, rule.min_surfaces):
             need = max(1, rule.min_surfaces)
-            raise InvalidSurface(f"a {self.kind.value} needs at least {need} surface{'s' if need > 1 else ''}",
+            raise InvalidSurface(f"{self.kind.article} {self.kind.value} needs at least {need} surface{'s' if need > 1 else ''}",
                                  field="surfaces")
         if rule.posterior_only and t.is_anterior:
-            raise DomainError(f"a {self.kind.value} is for posterior teeth; tooth {t.universal} is a "
+            raise DomainError(f"{self.kind.article} {self.kind.value} is for posterior teeth; tooth {t.universal} is a "
                               f"{t.tooth_type.value}", field="kind")
         if rule.permanent_only and t.is_primary:
-            raise DomainError(f"a {self.kind.value} is for permanent teeth; tooth {t.universal} is primary",
+            raise DomainError(f"{self.kind.article} {self.kind.value} is for permanent teeth; tooth {t.universal} is primary",
                               field="kind")
         if self.material is not None:
             if not rule.materials:
-                raise DomainError(f"a {self.kind.value} has no material", field="material")
+                raise DomainError(f"{self.kind.article} {self.kind.value} has no material", field="material")
             if self.material not in rule.materials:
                 allowed = ", ".join(sorted(m.value for m in rule.materials))
-                raise DomainError(f"a {self.kind.value} cannot be {self.material.value} (use {allowed})",
+                raise DomainError(f"{self.kind.article} {self.kind.value} cannot be {self.material.value} (use {allowed})",
                                   field="material")
         if self.code is not None:
             if rule.condition:
@@ -267,11 +272,25 @@ class ChartMark(BaseModel):
         return rule.whole_tooth_gone and (self.status.is_existing_work or self.status is MarkStatus.CONDITION)
 
     def suggested_code(self) -> str | None:
-        """The CDT code the kind, material and surface count point to, if any."""
-        if self.material is None:
+        """The CDT code the kind, material, tooth and surface count point to, if any.
+
+        Fillings, inlays and onlays go by surface count (:data:`FAMILY_BY_MATERIAL`); whole-tooth
+        work by kind, material and tooth (:func:`whole_tooth_code`). A suggestion that the code's
+        own rule would refuse on this tooth is not made.
+        """
+        if self.status is MarkStatus.CONDITION:
             return None
-        family = FAMILY_BY_MATERIAL.get((self.kind, self.material))
-        return suggest_code(family, self.tooth, self.surfaces)
+        family = FAMILY_BY_MATERIAL.get((self.kind, self.material)) if self.material else None
+        if family is not None:
+            return suggest_code(family, self.tooth, self.surfaces)
+        code = whole_tooth_code(self.kind, self.material, self.tooth)
+        if code is None:
+            return None
+        try:
+            check_code(code, self.tooth, self.surfaces)
+        except DomainError:
+            return None
+        return code
 
     def describe(self) -> str:
         parts = [self.tooth.universal]
@@ -284,6 +303,35 @@ class ChartMark(BaseModel):
             parts.append(self.code)
         parts.append(f"({self.status.value})")
         return " ".join(parts)
+
+
+# Whole-tooth work: the code a kind (and material) usually posts as. Code numbers only; the
+# descriptors are the ADA's and come from the practice's licensed list.
+_CROWN_CODES: dict[Material, str] = {
+    Material.PORCELAIN: "D2740", Material.ZIRCONIA: "D2740", Material.PFM: "D2750", Material.GOLD: "D2790",
+    Material.METAL: "D2791", Material.RESIN: "D2710", Material.TEMPORARY: "D2799",
+}
+_VENEER_CODES: dict[Material, str] = {Material.COMPOSITE: "D2960", Material.RESIN: "D2961",
+                                      Material.PORCELAIN: "D2962"}
+_WHOLE_TOOTH_CODES: dict[MarkKind, str] = {
+    MarkKind.SEALANT: "D1351", MarkKind.EXTRACTION: "D7140", MarkKind.IMPLANT: "D6010",
+    MarkKind.POST_CORE: "D2954",
+}
+
+
+def whole_tooth_code(kind: MarkKind, material: Material | None, tooth: Tooth) -> str | None:
+    """The usual code for whole-tooth work of ``kind`` on ``tooth``, or None when there is no one code."""
+    if kind is MarkKind.CROWN:
+        if material is Material.STAINLESS_STEEL:
+            return "D2930" if tooth.is_primary else "D2931"
+        return None if material is None or tooth.is_primary else _CROWN_CODES.get(material)
+    if kind is MarkKind.VENEER:
+        return _VENEER_CODES.get(material) if material is not None else None
+    if kind is MarkKind.RCT:
+        if tooth.is_primary:
+            return None  # primary teeth take pulpal therapy codes, chosen by the dentist
+        return "D3330" if tooth.is_molar else "D3320" if tooth.tooth_type.is_premolar else "D3310"
+    return _WHOLE_TOOTH_CODES.get(kind)
 
 
 # CDT code ranges → (kind, material) they chart as, for resources that carry only a code.

@@ -104,3 +104,35 @@ def test_frozen():
     m = make(tooth=Tooth("30"), kind="crown", status="tp")
     with pytest.raises(ValidationError):
         m.status = MarkStatus.COMPLETED  # type: ignore[misc]
+
+
+# --- whole-tooth code suggestions ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("tooth", "kind", "material", "code"), [
+    ("3", "sealant", "resin", "D1351"),
+    ("K", "sealant", "resin", "D1351"),  # a primary molar takes a sealant too
+    ("19", "crown", "zirconia", "D2740"),
+    ("19", "crown", "porcelain fused to metal", "D2750"),
+    ("30", "crown", "gold", "D2790"),
+    ("K", "crown", "stainless steel", "D2930"),
+    ("30", "crown", "stainless steel", "D2931"),
+    ("8", "root canal", None, "D3310"),
+    ("5", "root canal", None, "D3320"),
+    ("14", "root canal", None, "D3330"),
+    ("32", "extraction", None, "D7140"),
+    ("8", "veneer", "porcelain", "D2962"),
+])
+def test_whole_tooth_work_suggests_its_usual_code(tooth, kind, material, code):
+    mark = ChartMark(patient="p", tooth=tooth, kind=kind, status="tp", material=material)
+    assert mark.suggested_code() == code
+
+
+@pytest.mark.parametrize(("tooth", "kind", "material"), [
+    ("K", "root canal", None),  # primary pulp therapy is the dentist's choice of code
+    ("K", "crown", "zirconia"),  # only stainless steel has a primary crown code here
+    ("14", "bridge pontic", "zirconia"),  # pontics depend on the bridge: the dentist picks
+    ("19", "crown", None),
+])
+def test_no_code_is_suggested_where_there_is_no_single_one(tooth, kind, material):
+    assert ChartMark(patient="p", tooth=tooth, kind=kind, status="tp", material=material).suggested_code() is None

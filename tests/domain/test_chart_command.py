@@ -244,7 +244,7 @@ def test_dentition_command_errors():
     ("3 crn ext", "ext", "'crn' and 'ext' are both things to chart: give one"),
     ("14 MOD comp amal", "amal", "'comp' already says composite; 'amal' says amalgam: give one"),
     ("30 rct gold", "gold", "a root canal has no material"),
-    ("A imp", "imp", "a implant is for permanent teeth; tooth A is primary"),
+    ("A imp", "imp", "an implant is for permanent teeth; tooth A is primary"),
     ("3,,4 crn", "", "an empty place in the list of teeth: separate teeth with single commas"),
     ("A-3 crn", "A-3", "'A-3': a range must join two regular teeth of one dentition (e.g. 2-15 or A-T)"),
 ])
@@ -291,7 +291,7 @@ def test_vocabularies_cannot_be_mistaken_for_surfaces_or_codes():
 
 def test_format_command_examples():
     assert format_command(one("14 MOD comp tp")) == "14 MOD comp tp D2393"
-    assert format_command(one("3 crn zr c"), NumberingSystem.PALMER) == "UR6 crn zr c"
+    assert format_command(one("3 crn zr c"), NumberingSystem.PALMER) == "UR6 crn zr c D2740"
     assert format_command(one("30 MO filling temp")) == "30 MO filling temp tp"
 
 

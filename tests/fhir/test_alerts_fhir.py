@@ -16,7 +16,7 @@ from odonto_desk.fhir.mapping import from_fhir, to_fhir
 from odonto_desk.fhir.resources.alerts import is_medical_alert
 from odonto_desk.fhir.resources.chart import build_mark, on_chart
 from odonto_desk.fhir.validate import validate
-from odonto_desk.sandbox.chart_api import _derive
+from odonto_desk.sandbox.chart_api import derive_mark
 from odonto_desk.services.chart import _read_marks
 
 LATEX = MedicalAlert(id="al-1", patient="p-1", text="latex allergy", kind="allergy", recorded=dt.date(2024, 5, 6))
@@ -55,7 +55,7 @@ def test_an_alert_is_not_a_chart_mark_on_either_side():
     r = to_fhir(LATEX)
     assert not on_chart(r)  # the client's chart skips it …
     assert _read_marks([r]) == ([], [])  # … without calling it unreadable
-    assert _derive(r) == ""  # the sandbox's derived chart rows skip it too
+    assert derive_mark(r) == ""  # the sandbox's derived chart rows skip it too
     with pytest.raises(FhirMappingError):
         from_fhir(r, expect=ChartMark)
 
@@ -63,7 +63,7 @@ def test_an_alert_is_not_a_chart_mark_on_either_side():
 def test_a_tooth_condition_is_still_a_chart_mark_and_not_an_alert():
     mark = ChartMark(id="m-1", patient="p-1", tooth="30", kind="caries", status="cn", surfaces="MO")
     r = build_mark(mark)
-    assert on_chart(r) and not is_medical_alert(r) and from_fhir(r) == mark and _derive(r)
+    assert on_chart(r) and not is_medical_alert(r) and from_fhir(r) == mark and derive_mark(r)
 
 
 def test_a_problem_list_condition_from_elsewhere_reads_as_a_condition_alert():
