@@ -9,6 +9,9 @@ in the bytes on the wire, never by patching the client:
   the connection is cut: the write happened, but the client never hears so.
 * ``cut_requests(n)``: the next ``n`` requests are cut after their first bytes reach the proxy; the
   server never sees them whole.
+* ``fail_requests(n, status=503, every=1)``: the proxy answers ``n`` requests itself with a 5xx and
+  an OperationOutcome, as a gateway in front of a failing server does; those requests never reach
+  the server. ``every=2`` fails every other one.
 * ``latency(seconds)``: a slow link: every chunk waits ``seconds`` before it is passed on, either
   way (``latency(0)`` lifts it).
 * ``reset_mid_body(n, after=0, every=1)``: ``n`` responses get their status line, headers and
@@ -47,6 +50,11 @@ class FaultProxy:
         self._reset_skip = 0
         self._reset_every = 1
         self._delay = 0.0
+        self._fail = 0
+        self._fail_every = 1
+        self._fail_seen = 0
+        self._fail_status = 503
+        self.failed = 0
         self.connections = 0
         self.lost = 0
         self.resets = 0
@@ -72,6 +80,24 @@ class FaultProxy:
     def cut_requests(self, n: int = 1) -> None:
         with self._lock:
             self._cut += n
+
+    def fail_requests(self, n: int = 1, *, status: int = 503, every: int = 1) -> None:
+        with self._lock:
+            self._fail, self._fail_status, self._fail_every, self._fail_seen = n, status, max(1, every), 0
+
+    def _fail_now(self, data: bytes) -> int | None:
+        """The status to answer this chunk from the client with, when it starts a request to fail."""
+        if data[:8].split(b" ", 1)[0] not in (b"GET", b"POST", b"PUT", b"DELETE", b"PATCH", b"HEAD"):
+            return None  # the rest of a request already let through
+        with self._lock:
+            if self._fail <= 0:
+                return None
+            self._fail_seen += 1
+            if (self._fail_seen - 1) % self._fail_every:
+                return None
+            self._fail -= 1
+            self.failed += 1
+            return self._fail_status
 
     def latency(self, seconds: float) -> None:
         with self._lock:
@@ -143,6 +169,12 @@ class FaultProxy:
                         time.sleep(delay)
                     if s is server and self._reset_now(data):
                         self._break_off(client, server, data)
+                        return
+                    if s is client and (status := self._fail_now(data)) is not None:
+                        body = (b'{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"transient",'
+                                b'"diagnostics":"upstream unavailable"}]}')
+                        client.sendall(b"HTTP/1.1 %d Service Unavailable\r\ncontent-type: application/fhir+json\r\n"
+                                       b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (status, len(body), body))
                         return
                     if s is client:
                         if self._take("_cut"):

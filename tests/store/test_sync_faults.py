@@ -156,6 +156,30 @@ def test_a_pull_whose_pages_break_off_stores_each_page_once_and_resumes_after_th
     scene.assert_landed_once()
 
 
+# --- a gateway answering 5xx for a failing server --------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [500, 503])
+@pytest.mark.parametrize("transactions", [True, False], ids=["transaction", "per-item"])
+def test_server_errors_during_push_and_pull_converge_with_nothing_lost_or_doubled(apex, proxy, cache, load_example,
+                                                                                  transactions, status):
+    engine = SyncEngine(cache, proxied(proxy), types=("Patient", "Condition"), transactions=transactions)
+    scene = Scenario(apex, cache, engine, load_example)
+    for t in range(5, 8):
+        made = apex.create(mark(scene.pid, str(t), note=f"elsewhere {t}"), gpid=GPID)
+        scene.expected[made["id"]] = f"elsewhere {t}"
+    proxy.fail_requests(12, status=status, every=2)  # every other request, writes and reads alike
+    rounds = 0
+    while (cache.outbox.entries(OPEN) or proxy.failed < 12) and rounds < 30:
+        engine.run_once()
+        rounds += 1
+    assert proxy.failed == 12 and rounds > 1  # the errors really came, and stopped a round or more
+    proxy.fail_requests(0)
+    sync_until_settled(engine, cache)
+    scene.assert_landed_once()
+    assert {note_of(c) for c in cache.of_type("Condition")} >= {"elsewhere 5", "elsewhere 6", "elsewhere 7"}
+
+
 # --- a slow link ---------------------------------------------------------------------------------
 
 
