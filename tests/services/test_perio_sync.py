@@ -178,3 +178,27 @@ def test_an_edit_of_the_same_exam_by_another_client_is_a_conflict_and_nothing_is
     session.cache().resolve(conflicts[0].cid, "mine", "Dr. Lee", "dentist")
     assert session.sync().run_once().push.confirmed == 1
     assert _server_exam(other, gpid, latest.id).pd(3, Site.DB) == 7
+
+
+def test_keeping_theirs_drops_our_save_and_the_pull_restores_their_exam(session, session_as, service, other):
+    gpid = service.charts.gpid(HADDAD)
+    latest = service.open(HADDAD).exams[-1]
+    mine = latest.copy()
+    mine.set_pd(3, Site.B, 8)
+    mine.set_pd(14, Site.DL, 6)  # a value the server never gets
+    service.save(mine)
+    colleague = session_as(Role.HYGIENIST, "Sam Hygienist")
+    theirs = PerioService(colleague, today=TODAY)
+    their_exam = theirs.open(HADDAD).exams[-1]
+    their_exam.set_pd(14, Site.DL, 3)
+    theirs.save(their_exam)
+    assert colleague.sync().run_once().push.confirmed == 1
+    assert session.sync().run_once().push.conflicts == [("Observation", latest.id)]
+    cid = session.cache().open_conflicts()[0].cid
+    assert session.cache().resolve(cid, "theirs", "Dr. Lee", "dentist") is None
+    assert [e.state for e in _chart_ops(session)] == ["cancelled"]
+    report = session.sync().run_once()
+    assert report.push.confirmed == 0 and not report.pull.conflicts
+    shown = next(e for e in service.open(HADDAD).exams if e.id == latest.id)
+    assert shown == _server_exam(other, gpid, latest.id) == visible_exam(their_exam)
+    assert service.open(HADDAD).draft is None
