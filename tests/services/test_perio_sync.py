@@ -156,11 +156,13 @@ def test_a_mark_edit_by_another_client_is_no_conflict_even_between_get_and_put(s
 def test_an_edit_of_the_same_exam_by_another_client_is_a_conflict_and_nothing_is_overwritten(
         session, session_as, service, other):
     gpid = service.charts.gpid(HADDAD)
+    colleague = session_as(Role.HYGIENIST, "Sam Hygienist")
+    for s in (session, colleague):  # both up to date with the server (other tests here change it)
+        assert not s.sync().run_once().push.conflicts
     latest = service.open(HADDAD).exams[-1]  # on the server, in both caches
     mine = latest.copy()
     mine.set_pd(3, Site.DB, 7)
     service.save(mine)
-    colleague = session_as(Role.HYGIENIST, "Sam Hygienist")
     theirs = PerioService(colleague, today=TODAY)
     their_exam = theirs.open(HADDAD).exams[-1]
     their_exam.set_pd(3, Site.DB, 9)
@@ -182,12 +184,14 @@ def test_an_edit_of_the_same_exam_by_another_client_is_a_conflict_and_nothing_is
 
 def test_keeping_theirs_drops_our_save_and_the_pull_restores_their_exam(session, session_as, service, other):
     gpid = service.charts.gpid(HADDAD)
+    colleague = session_as(Role.HYGIENIST, "Sam Hygienist")
+    for s in (session, colleague):  # both up to date with the server (other tests here change it)
+        assert not s.sync().run_once().push.conflicts
     latest = service.open(HADDAD).exams[-1]
     mine = latest.copy()
     mine.set_pd(3, Site.B, 8)
     mine.set_pd(14, Site.DL, 6)  # a value the server never gets
     service.save(mine)
-    colleague = session_as(Role.HYGIENIST, "Sam Hygienist")
     theirs = PerioService(colleague, today=TODAY)
     their_exam = theirs.open(HADDAD).exams[-1]
     their_exam.set_pd(14, Site.DL, 3)
