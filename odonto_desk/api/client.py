@@ -235,9 +235,12 @@ class ApexClient:
         r = self.request("GET", self._odonto(f"/chart/{gpid}"))
         return r.json(), r.headers["etag"]
 
-    def put_chart(self, gpid: str, marks: list[dict[str, Any]], etag: str,
+    def put_chart(self, gpid: str, marks: list[dict[str, Any]] | None, etag: str,
                   perio_exams: list[dict[str, Any]] | None = None) -> tuple[dict[str, Any], str]:
-        body: dict[str, Any] = {"marks": marks}
+        """Save sections of the chart; a section given as None is left out (the server keeps it)."""
+        body: dict[str, Any] = {}
+        if marks is not None:
+            body["marks"] = marks
         if perio_exams is not None:
             body["perio_exams"] = perio_exams
         r = self.request("PUT", self._odonto(f"/chart/{gpid}"), json=body, gpid=gpid, if_match=etag)

@@ -7,11 +7,20 @@ Saving has two speeds, so that no keystroke is lost and the outbox is not floode
 * :meth:`PerioService.save_draft` runs after every keystroke: the whole exam as JSON in the
   cache's state table (one small SQLite write; local only). After a crash the draft comes back
   when the patient is opened again.
-* :meth:`PerioService.save` writes the exam as FHIR Observations (a panel and one Observation per
-  value, fhir-dental §4) through the cache: each changed Observation is a create or an edit with
-  its outbox entry and audit row, in one transaction. A value that was cleared has its
-  Observation marked entered-in-error, never deleted. The window calls it a moment after typing
-  stops, when the patient or tab changes, and on close.
+* :meth:`PerioService.save` sends the exam with ``PUT /odonto/v1/chart/{gpid}`` through the outbox
+  (one ``chart/perio`` op, perio section only: the marks are not resent), and writes the
+  Observations the server will hold (a panel and one Observation per value, fhir-dental §4) into
+  the cache at once, so the screen works offline: created, changed, or for a cleared value marked
+  entered-in-error, never deleted (:func:`~odonto_desk.fhir.resources.perio.plan_exam_write`, the
+  same matching the server does, so both name new values alike and a pull brings no duplicates).
+  The Observations, the outbox row and an audit row per Observation are one SQLite transaction.
+  The window calls it a moment after typing stops, when the patient or tab changes, and on close.
+
+Concurrency: the op records the digest of the exam as the server held it when the edit began
+(``base``); repeated saves not yet sent are squashed to the latest one, keeping that base. The sync
+engine PUTs only while the server's copy of this exam still matches it (other changes to the
+chart, such as a mark edit, are fine); an exam saved meanwhile by someone else becomes a conflict
+on its panel, the local exam kept (and shown as the draft) until it is resolved.
 """
 
 from __future__ import annotations
@@ -37,26 +46,22 @@ from odonto_desk.domain.errors import DomainError
 from odonto_desk.domain.perio import ALL_MEASURES, Measure, PerioExam, states_from_chart
 from odonto_desk.fhir.errors import FhirMappingError
 from odonto_desk.fhir.resources.perio import (
-    PerioFinding,
-    PerioPanel,
+    RETIRED,
     build_diagnosis,
-    build_finding,
-    build_panel,
-    exam_findings,
-    is_perio_diagnosis,
-    is_perio_panel,
+    exam_fingerprint,
     member_id,
-    perio_from_observations,
-    read_diagnosis,
-    read_finding,
+    plan_exam_write,
+    read_exams,
+    visible_exam,
 )
 from odonto_desk.services.chart import ChartService
 from odonto_desk.services.patients import PatientRow, patient_row
 from odonto_desk.services.session import Session
+from odonto_desk.store.cache import StoreError
 from odonto_desk.store.db import transaction
+from odonto_desk.store.sync import CHART_PERIO_OP
 
 Json = dict[str, Any]
-RETIRED = "entered-in-error"
 
 
 @dataclass(frozen=True)
@@ -111,8 +116,8 @@ class PerioService:
         row = patient_row(patient, self.today)
         observations = [r for r in cache.patient_resources(patient_id, ("Observation",))
                         if r.get("status") != RETIRED]
-        exams, diagnoses, bad = _read_exams(observations)
-        draft = self._draft(patient_id, exams)
+        exams, diagnoses, bad = read_exams(observations)
+        draft = self._draft(patient_id, exams) or self._held(exams)
         if audit:
             user = self.session.user
             cache.audit.record(user.name, user.role.value, "viewed", "Patient", patient_id, None, "perio chart opened")
@@ -128,6 +133,18 @@ class PerioService:
             return None  # unreadable scratch: the saved exams stand
         saved = next((e for e in exams if e.id == draft.id), None)
         return None if saved == draft else draft
+
+    def _held(self, exams: list[PerioExam]) -> PerioExam | None:
+        """An exam whose save is held by a conflict: the local copy, shown as the draft until resolved."""
+        outbox = self.session.cache().outbox
+        for exam in reversed(exams):
+            ops = [e for e in outbox.open_entries("Observation", exam.id)
+                   if e.operation == "op" and e.state == "conflict" and e.payload]
+            if ops:
+                with contextlib.suppress(ValueError, DomainError, KeyError, IndexError, TypeError):
+                    held = PerioExam.from_dict(ops[-1].payload["body"]["perio_exams"][0])  # type: ignore[index]
+                    return None if held == exam else held
+        return None
 
     # --- new exams -------------------------------------------------------------------------------
 
@@ -170,59 +187,74 @@ class PerioService:
             cache.set_state(key, "")
 
     def save(self, exam: PerioExam) -> SaveReport:
-        """Write the exam as Observations: only what changed, cleared values retired, all audited.
+        """Queue the exam for the server (one chart PUT) and keep what it will hold: only what changed,
+        cleared values retired, every Observation audited; nothing queued when nothing changed.
 
         Findings are matched to the stored ones by what they measure (measure, tooth, site or
-        entrance), not by id: once synced, the server has given them ids of its own.
+        entrance), not by id: an exam synced from elsewhere has ids of its own.
         """
         if exam.patient is None or exam.date is None:
             raise DomainError("the exam needs a patient and a date", field="exam")
         cache = self.session.cache()
         user = self.session.user
         gpid = self.charts.gpid(exam.patient)
+        if not gpid:
+            raise DomainError("this patient has no GPID yet: sync, then save the exam again", field="patient")
         panel_id = self._stored_id(exam.id)
+        shown = visible_exam(exam)
+        if panel_id != exam.id:
+            shown = PerioExam.from_dict({**shown.to_dict(), "id": panel_id})
         panel = cache.get("Observation", panel_id)
-        stored: dict[tuple[Any, ...], Json] = {}
-        for ref in (panel or {}).get("hasMember") or []:
-            member = cache.get("Observation", str(ref.get("reference", "")).split("/", 1)[-1])
-            if member is not None and member.get("status") != RETIRED:
-                with contextlib.suppress(FhirMappingError, DomainError):
-                    stored[_finding_key(read_finding(member))] = member
-        created = updated = retired = 0
-        members: list[str] = []
+        members = [m for m in (cache.get("Observation", str(ref.get("reference", "")).split("/", 1)[-1])
+                               for ref in (panel or {}).get("hasMember") or []) if m is not None]
+        try:
+            writes = plan_exam_write(shown, panel, members, lambda rid: cache.get("Observation", rid))
+        except FhirMappingError as exc:
+            raise DomainError(exc.message, field="exam") from None
+        counts = {"create": 0, "update": 0, "retire": 0}
         with transaction(cache.db):
-            for finding in exam_findings(exam):
-                key = _finding_key(finding)
-                current = stored.pop(key, None)
-                if current is None:
-                    resource = build_finding(finding)
-                    cache.create(resource, user.name, user.role.value, gpid=gpid)
-                    created += 1
-                else:
-                    resource = build_finding(finding.model_copy(update={"id": current["id"]}))
-                    if _content(current) != _content(resource):
-                        cache.edit({**resource, "meta": current.get("meta", {})}, user.name, user.role.value,
-                                   gpid=gpid)
-                        updated += 1
-                members.append(resource["id"])
-            for current in stored.values():  # values cleared since the last save
-                cache.edit({**current, "status": RETIRED}, user.name, user.role.value, gpid=gpid)
-                retired += 1
-            head = build_panel(PerioPanel(id=panel_id, patient=exam.patient, date=exam.date, provider=exam.provider,
-                                          note=exam.note, mobility_scale=exam.mobility_scale,
-                                          furcation_scale=exam.furcation_scale, members=tuple(members)))
-            if panel is None:
-                cache.create(head, user.name, user.role.value, gpid=gpid)
-                created += 1
-            elif _content(panel) != _content(head):
-                cache.edit({**head, "meta": panel.get("meta", {})}, user.name, user.role.value, gpid=gpid)
-                updated += 1
+            if writes:
+                base = self._base(panel_id, panel, members)
+                try:
+                    cache.put_local_copies([w.resource for w in writes])
+                except StoreError as exc:
+                    raise DomainError(str(exc), field="exam") from None
+                for w in writes:
+                    counts[w.action] += 1
+                    action = "created" if w.action == "create" else "changed"
+                    what = {"create": "recorded", "update": "changed", "retire": "cleared (entered-in-error)"}
+                    version = ((w.previous or {}).get("meta") or {}).get("versionId")
+                    cache.audit.record(user.name, user.role.value, action, "Observation", w.resource["id"], version,
+                                       f"perio value {what[w.action]}" if w.resource["id"] != panel_id
+                                       else "perio exam saved")
+                cache.queue_op(CHART_PERIO_OP, {"perio_exams": [shown.to_dict()]}, user.name, user.role.value,
+                               gpid=gpid, target=("Observation", panel_id), extra={"base": base})
             cache.set_state(_draft_key(exam.patient), "")
-        report = SaveReport(created, updated, retired)
+        report = SaveReport(counts["create"], counts["update"], counts["retire"])
         if report.changed:
             with contextlib.suppress(Exception):  # no server configured: the outbox waits
                 self.session.sync().wake()
         return report
+
+    def _base(self, panel_id: str, panel: Json | None, members: list[Json]) -> str | None:
+        """The server's copy of the exam this edit builds on, as a digest (None: the server has none).
+
+        With a save of it still queued, the cache holds what that save will make: a save never sent
+        is replaced by this one and hands on its base; one already sent (or held by a conflict)
+        is what the server holds next (or what its conflict settles on).
+        """
+        ops = [e for e in self.session.cache().outbox.open_entries("Observation", panel_id)
+               if e.operation == "op" and e.payload]
+        if ops:
+            last = ops[-1]
+            payload = last.payload or {}
+            if last.state == "sending":
+                return exam_fingerprint(payload["body"]["perio_exams"][0])
+            return payload.get("base")
+        if panel is None:
+            return None
+        exams, _, _ = read_exams([panel, *members])
+        return exam_fingerprint(exams[0]) if exams else None
 
     def _stored_id(self, local_id: str) -> str:
         """The id a resource has in the cache now: the server's, once a sync has adopted it."""
@@ -262,35 +294,3 @@ class PerioService:
         with contextlib.suppress(Exception):
             self.session.sync().wake()
         return diagnosis
-
-
-def _finding_key(f: PerioFinding) -> tuple[Any, ...]:
-    return (f.measure, f.tooth, f.site, f.entrance)
-
-
-def _content(resource: Json) -> Json:
-    return {k: v for k, v in resource.items() if k not in ("meta", "text")}
-
-
-def _read_exams(observations: list[Json]) -> tuple[list[PerioExam], list[PerioDiagnosis], list[str]]:
-    """Exams from their panels' members (retired members left out), and the classifications."""
-    by_id = {r.get("id"): r for r in observations}
-    exams: list[PerioExam] = []
-    diagnoses: list[PerioDiagnosis] = []
-    bad: list[str] = []
-    for r in observations:
-        try:
-            if is_perio_diagnosis(r):
-                diagnoses.append(read_diagnosis(r))
-            elif is_perio_panel(r):
-                members = [by_id[m["reference"].split("/", 1)[-1]] for m in r.get("hasMember") or []
-                           if m.get("reference", "").split("/", 1)[-1] in by_id]
-                listed = {m.get("id") for m in members}
-                panel = {**r, "hasMember": [m for m in r.get("hasMember") or []
-                                            if m.get("reference", "").split("/", 1)[-1] in listed]}
-                exams.append(perio_from_observations([panel, *members]))
-        except (FhirMappingError, DomainError) as exc:
-            bad.append(f"Observation/{r.get('id')}: {exc}")
-    exams.sort(key=lambda e: (e.date or dt.date.min, e.id))
-    diagnoses.sort(key=lambda d: d.date)
-    return exams, diagnoses, bad

@@ -303,14 +303,46 @@ class Cache:
             self.audit.record(user, role, "deleted", rtype, rid, base, f"{rtype} deleted locally")
         return entry
 
-    def queue_op(self, name: str, payload: Json, user: str, role: str, gpid: str | None = None) -> OutboxEntry:
-        """Queue an ``/odonto/v1`` post (e.g. name ``procedures/post``); ops are sent in order, never squashed."""
-        op_id = str(uuid.uuid4())
-        with transaction(self.db):
-            entry = self.outbox.enqueue("op", op_id, "op", {"name": name, "body": payload}, gpid=gpid)
+    def queue_op(self, name: str, payload: Json, user: str, role: str, gpid: str | None = None, *,
+                 target: tuple[str, str] | None = None, extra: Json | None = None) -> OutboxEntry:
+        """Queue an ``/odonto/v1`` operation (e.g. name ``procedures/post``); ops are sent in order.
+
+        Ops are never squashed, except ops with a ``target`` (the resource the op saves as a whole, e.g.
+        a perio exam's panel): a newer one replaces those of the same target never sent yet, since it
+        carries the whole latest state. ``extra`` goes into the outbox payload beside name and body.
+        """
+        rtype, op_id = target if target is not None else ("op", str(uuid.uuid4()))
+        with transaction(self.db) as conn:
+            if target is not None:
+                conn.execute("UPDATE outbox SET state = 'cancelled' WHERE type = ? AND id = ? AND operation = 'op' "
+                             "AND state = 'pending'", (rtype, op_id))
+            entry = self.outbox.enqueue(rtype, op_id, "op", {**(extra or {}), "name": name, "body": payload},
+                                        gpid=gpid)
             self.audit.record(user, role, "created", "op", op_id, None, f"queued {name}"[:120])
         assert entry is not None
         return entry
+
+    def put_local_copies(self, resources: Sequence[Json]) -> None:
+        """Store what the server will hold once a queued op lands (a screen shows it at once, offline).
+
+        Written as clean rows without a version, so the next pull replaces them with the server's
+        copies; a row with a local edit of its own is refused (:class:`StoreError`), nothing written.
+        """
+        with transaction(self.db):
+            stored = self.put_from_server([{k: v for k, v in r.items() if k != "meta"} for r in resources])
+            if stored.skipped or stored.conflicts:
+                raise StoreError("a resource of this save has a change waiting to be resolved; sync, then try again")
+
+    def hold_op(self, item: PushItem, rtype: str, rid: str, *, local: Json | None, server: Json | None,
+                server_version: str | None, theirs: str | None) -> int:
+        """An op on ``rtype/rid`` clashes with a change made on the server: a conflict record (``local``:
+        what this computer holds, ``server``: the server's copy), the op's rows held, and ``theirs``
+        (a digest of the server's state) noted on them for a resolution that keeps ours."""
+        with transaction(self.db) as conn:
+            conn.executemany("UPDATE outbox SET payload = json_set(payload, '$.theirs', ?) WHERE seq = ?",
+                             [(theirs, s) for s in item.seqs])
+            cid = self.record_conflict(rtype, rid, server, server_version, local=local)
+        return cid
 
     def _live_row(self, rtype: str, rid: str) -> CachedResource:
         current = self.row(rtype, rid)
@@ -460,16 +492,20 @@ class Cache:
 
     # --- conflicts ---------------------------------------------------------------------------------
 
-    def record_conflict(self, rtype: str, rid: str, server: Json | None, server_version: str | None) -> int:
+    def record_conflict(self, rtype: str, rid: str, server: Json | None, server_version: str | None, *,
+                        local: Json | Literal["row"] | None = "row") -> int:
         """Note that the server's version (None: deleted there) clashes with the local edit; holds its outbox rows.
 
-        One open conflict per resource: a newer server version updates it.
+        One open conflict per resource: a newer server version updates it. ``local`` defaults to the
+        row's local edit.
         """
         with transaction(self.db) as conn:
             current = self.row(rtype, rid)
             if current is None:
                 raise UnknownResource(f"{rtype}/{rid}")
-            local = _dumps(current.content) if current.local_state not in ("clean", "deleted") else None
+            if local == "row":
+                local = current.content if current.local_state not in ("clean", "deleted") else None
+            local = _dumps(local) if local is not None else None
             server_text = _dumps(server) if server is not None else None
             self.outbox.mark_conflict(rtype, rid)
             row = conn.execute("SELECT cid FROM conflict WHERE type = ? AND id = ? AND resolved IS NULL",
@@ -516,8 +552,28 @@ class Cache:
             current = self.row(c.type, c.id)
             assert current is not None  # the foreign key keeps the row
             # The re-queued change goes to the same patient as the held ones (the server needs its GPID).
-            gpid = next((e.gpid for e in reversed(self.outbox.open_entries(c.type, c.id)) if e.gpid), None)
+            held = self.outbox.open_entries(c.type, c.id)
+            gpid = next((e.gpid for e in reversed(held) if e.gpid), None)
+            ops = [e for e in held if e.operation == "op" and e.payload is not None]
             self.outbox.cancel_open(c.type, c.id)
+            if ops:  # an op saving this resource as a whole (a perio exam): keep ours on their state, or drop it
+                entry = None
+                if keep == "mine":
+                    theirs = next((e.payload.get("theirs") for e in ops if e.payload and "theirs" in e.payload), None)
+                    latest = {k: v for k, v in (ops[-1].payload or {}).items() if k != "theirs"}
+                    entry = self.outbox.enqueue(c.type, c.id, "op", {**latest, "base": theirs}, gpid=gpid)
+                else:
+                    # The server's copies replace ours at the next pull: Observations are read again in full.
+                    conn.execute("DELETE FROM sync_state WHERE key LIKE ?", (f"cursor:{c.type}%",))
+                    conn.execute("UPDATE resource SET raw = ?, version = ?, last_updated = ?, local = NULL, "
+                                 "local_state = 'clean', deleted = ? WHERE type = ? AND id = ?",
+                                 (_dumps(c.server) if c.server is not None else None, _meta(c.server, "versionId")
+                                  if c.server else None, _meta(c.server, "lastUpdated") if c.server else None,
+                                  int(c.server is None), c.type, c.id))
+                conn.execute("UPDATE conflict SET resolved = ?, resolution = ? WHERE cid = ?",
+                             (self._clock(), keep, cid))
+                self.audit.record(user, role, "conflict-resolved", c.type, c.id, c.server_version, f"kept {keep}")
+                return entry
             server_text = _dumps(c.server) if c.server is not None else None
             updated = _meta(c.server, "lastUpdated") if c.server is not None else None
             entry = None

@@ -66,7 +66,9 @@ from odonto_desk.api.errors import (
     ServerRejected,
     VersionConflict,
 )
+from odonto_desk.domain.errors import DomainError
 from odonto_desk.fhir.codes import GPID_SYSTEM, LOCAL_ID_SYSTEM
+from odonto_desk.fhir.resources.perio import exam_fingerprint
 from odonto_desk.fhir.validate import ODONTO_TYPES
 from odonto_desk.store.audit import utc_now
 from odonto_desk.store.cache import Cache
@@ -92,6 +94,10 @@ DELETES_KEY = "deletes:{}"  # per type: the server instant up to which its histo
 CHECKED_KEY = "deletes:{}:checked"  # per type: when cached ids were last checked (no type-level history)
 DELETE_CHECK_INTERVAL = 6 * 3600.0
 ID_CHUNK = 50
+# The op that saves one perio exam with PUT /odonto/v1/chart/{gpid} (payload: {"name", "body":
+# {"perio_exams": [exam]}, "base": digest of the server's exam the edit started from, None if new}).
+CHART_PERIO_OP = "chart/perio"
+CHART_RETRIES = 3  # fresh GETs after a 412 caused by another change to the chart (e.g. a mark edit)
 REFUSED = "refused: "  # how a refusal is told apart from a failure to reach the server in outbox.last_error
 SLOW_PROBE_MS = 2000.0
 # Errors after which the server is known to have written nothing and will refuse the same request again.
@@ -554,6 +560,9 @@ class SyncEngine:
             if not client.has_odonto:
                 raise ApiError("this server is a plain FHIR server: it has no /odonto/v1 operations")
             body = (item.payload or {})
+            if body.get("name") == CHART_PERIO_OP:
+                self._send_perio(cache, item, report)
+                return
             client.request("POST", f"{client.base_url}/odonto/v1/{str(body.get('name', '')).strip('/')}",
                            json=body.get("body"), gpid=item.gpid, idempotency_key=item.idempotency_key)
             cache.confirm_push(item, version=None)
@@ -586,6 +595,54 @@ class SyncEngine:
                 return
             cache.confirm_push(item, version=None)
         report.confirmed += 1
+
+    def _send_perio(self, cache: Cache, item: PushItem, report: PushReport) -> None:
+        """One perio exam by chart PUT, only over the server's copy the edit started from.
+
+        GET the chart for its ETag and the server's copy of this exam. Already what we send (our own
+        write whose answer was lost): confirmed. Changed since the base (another client saved this
+        exam): a conflict, nothing sent. Else PUT the exam alone (marks left out, so the server keeps
+        them) with If-Match; a 412 means the chart moved in between (another client's mark edit,
+        another exam): read it again, up to :data:`CHART_RETRIES` times.
+        """
+        payload = item.payload or {}
+        exams = (payload.get("body") or {}).get("perio_exams") or []
+        if not item.gpid or len(exams) != 1 or not isinstance(exams[0], dict):
+            raise ServerRejected("a perio save names its patient's GPID and carries one exam")
+        exam, base = exams[0], payload.get("base")
+        mine = exam_fingerprint(exam)
+        for _ in range(CHART_RETRIES + 1):
+            doc, etag = self.client.get_chart(item.gpid)
+            theirs = next((e for e in doc.get("perio_exams") or [] if e.get("id") == exam.get("id")), None)
+            try:
+                server_fp = exam_fingerprint(theirs)
+            except DomainError as exc:
+                raise ServerRejected(f"the server's copy of exam {exam.get('id')} cannot be read: {exc}") from exc
+            if server_fp == mine:
+                break
+            if server_fp != base:
+                self._perio_conflict(cache, item, server_fp, report)
+                return
+            try:
+                self.client.put_chart(item.gpid, None, etag, perio_exams=[exam])
+            except VersionConflict:
+                continue
+            break
+        else:
+            raise ServerError(f"the chart of {item.gpid} kept changing during {CHART_RETRIES + 1} attempts")
+        cache.confirm_push(item, version=None)
+        report.confirmed += 1
+
+    def _perio_conflict(self, cache: Cache, item: PushItem, server_fp: str | None, report: PushReport) -> None:
+        """Another client changed (or retired) this exam: kept here, held, recorded on its panel."""
+        try:
+            server: Json | None = self.client.read(item.type, item.id)
+        except (NotFound, Gone):
+            server = None
+        cache.hold_op(item, item.type, item.id, local=cache.get(item.type, item.id), server=server,
+                      server_version=_meta(server, "versionId"), theirs=server_fp)
+        report.conflicts.append((item.type, item.id))
+        self._note(f"conflict on perio exam {item.type}/{item.id}: saved on the server by someone else meanwhile")
 
     def _on_conflict(self, cache: Cache, item: PushItem, report: PushReport) -> None:
         """409/412: our own earlier write (lost answer) is confirmed; anything else becomes a conflict."""

@@ -32,9 +32,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -567,3 +569,120 @@ def perio_from_observations(resources: Sequence[Resource]) -> PerioExam:
             raise FhirMappingError(exc.message, path=f"[{i}].Observation.{_PATHS.get(exc.field or '', 'value[x]')}") \
                 from None
     return exam
+
+
+# --- saving an exam over what is stored (shared by the server's chart PUT and the client's cache) ---
+
+RETIRED = "entered-in-error"
+
+
+def finding_key(f: PerioFinding) -> tuple[Any, ...]:
+    """What a finding measures: two findings with the same key are the same value, whatever their ids."""
+    return (f.measure, f.tooth, f.site, f.entrance)
+
+
+def _owned_content(resource: Resource) -> Resource:
+    return {k: v for k, v in resource.items() if k not in ("meta", "text")}
+
+
+@dataclass(frozen=True)
+class ObservationWrite:
+    """One Observation to store for an exam save: ``create``, ``update`` or ``retire`` (marked
+    entered-in-error, never deleted). ``resource`` has no ``meta``; ``previous`` is what was stored."""
+
+    action: Literal["create", "update", "retire"]
+    resource: Resource
+    previous: Resource | None = None
+
+
+def plan_exam_write(exam: PerioExam, panel: Resource | None, members: Sequence[Resource],
+                    lookup: Callable[[str], Resource | None]) -> list[ObservationWrite]:
+    """The writes that make the stored exam (``panel`` and its ``members``) show ``exam``.
+
+    Findings are matched to the stored ones by what they measure (measure, tooth, site or entrance),
+    not by id: an exam synced from elsewhere has ids of its own. A new value gets
+    ``member_id(exam.id, …)``; when that id is taken by a retired value of this patient (a value
+    cleared and typed again), that Observation is brought back as a new version. ``lookup(id)``
+    gives any stored Observation by id (None when there is none). The panel id is ``panel['id']``
+    when there is a stored panel, else ``exam.id``. Findings first, the panel last. Raises
+    :class:`FhirMappingError` when an id is held by something that is not this exam's.
+    """
+    stored: dict[tuple[Any, ...], Resource] = {}
+    for member in members:
+        if member.get("status") != RETIRED:
+            try:
+                stored[finding_key(read_finding(member))] = member
+            except (FhirMappingError, DomainError):
+                continue  # unreadable: left as it is
+    writes: list[ObservationWrite] = []
+    ids: list[str] = []
+    for finding in exam_findings(exam):
+        current = stored.pop(finding_key(finding), None)
+        if current is None:
+            resource = build_finding(finding)
+            prior = lookup(resource["id"])
+            if prior is None:
+                writes.append(ObservationWrite("create", resource))
+            elif (prior.get("status") == RETIRED and is_perio_finding(prior)
+                  and ref_id(prior.get("subject"), "Patient", "Observation.subject") == exam.patient):
+                writes.append(ObservationWrite("update", resource, prior))
+            else:
+                raise FhirMappingError(f"Observation/{resource['id']} already exists and is not a value of this "
+                                       "exam", path="id")
+        else:
+            resource = build_finding(finding.model_copy(update={"id": current["id"]}))
+            if _owned_content(current) != _owned_content(resource):
+                writes.append(ObservationWrite("update", resource, current))
+        ids.append(resource["id"])
+    for current in stored.values():  # values cleared since the last save
+        writes.append(ObservationWrite("retire", {**_owned_content(current), "status": RETIRED}, current))
+    head = build_panel(PerioPanel(id=panel["id"] if panel else exam.id, patient=exam.patient, date=exam.date,
+                                  provider=exam.provider, note=exam.note, mobility_scale=exam.mobility_scale,
+                                  furcation_scale=exam.furcation_scale, members=tuple(ids)))
+    if panel is None:
+        if lookup(head["id"]) is not None:
+            raise FhirMappingError(f"Observation/{head['id']} already exists and is not a perio exam", path="id")
+        writes.append(ObservationWrite("create", head))
+    elif _owned_content(panel) != _owned_content(head):
+        writes.append(ObservationWrite("update", head, panel))
+    return writes
+
+
+def read_exams(observations: Sequence[Resource]) -> tuple[list[PerioExam], list[PerioDiagnosis], list[str]]:
+    """A patient's exams from their panels' members (retired ones left out), their classifications,
+    and what could not be read (``Observation/<id>: reason``). Exams oldest first."""
+    live = [r for r in observations if r.get("status") != RETIRED]
+    by_id = {r.get("id"): r for r in live}
+    exams: list[PerioExam] = []
+    diagnoses: list[PerioDiagnosis] = []
+    bad: list[str] = []
+    for r in live:
+        try:
+            if is_perio_diagnosis(r):
+                diagnoses.append(read_diagnosis(r))
+            elif is_perio_panel(r):
+                refs = [str(m.get("reference", "")).split("/", 1)[-1] for m in r.get("hasMember") or []]
+                listed = [by_id[i] for i in refs if i in by_id]
+                panel = {**r, "hasMember": [m for m, i in zip(r.get("hasMember") or [], refs, strict=True)
+                                            if i in by_id]}
+                exams.append(perio_from_observations([panel, *listed]))
+        except (FhirMappingError, DomainError) as exc:
+            bad.append(f"Observation/{r.get('id')}: {exc}")
+    exams.sort(key=lambda e: (e.date or dt.date.min, e.id))
+    diagnoses.sort(key=lambda d: d.date)
+    return exams, diagnoses, bad
+
+
+def visible_exam(exam: PerioExam) -> PerioExam:
+    """The exam as its Observations carry it (values hidden on missing teeth left out): what a
+    server holding this exam sends back."""
+    return perio_from_observations(perio_to_observations(exam))
+
+
+def exam_fingerprint(exam: PerioExam | Mapping[str, Any] | None) -> str | None:
+    """A short digest of what an exam shows (None for no exam), to tell whether a copy changed."""
+    if exam is None:
+        return None
+    data = exam.to_dict() if isinstance(exam, PerioExam) else PerioExam.from_dict(exam).to_dict()
+    data.pop("patient", None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
