@@ -323,12 +323,14 @@ class FhirApi:
             p.require("system/*.read")
         if rid:
             check_id(rid)
-        params = urllib.parse.parse_qs(query)
+        params = urllib.parse.parse_qs(query, keep_blank_values=True)  # "_count=" is refused, not ignored
         unknown = sorted(set(params) - {"_since", "_count", "_at", "_cursor"})
         if unknown:
             raise ApiError(400, "not-supported", f"history parameter(s) not supported: {', '.join(unknown)}")
         count = max(1, parse_count(params, DEFAULT_COUNT, minimum=0))
         since = params.get("_since", [None])[0]
+        if since is not None and not since.strip():
+            raise ApiError(400, "invalid", "_since needs an instant", expression="_since")
         at = params.get("_at", [None])[0] or self.store.now()
         before = None
         if "_cursor" in params:

@@ -196,3 +196,12 @@ def test_type_history_and_system_history(client_for, load_example):
     types = {e["fullUrl"].split("/")[-2] for e in c.get("/_history").json()["entry"]}
     assert {"Patient", "Condition"} <= types
     assert c.get("/Condition/_history").json()["entry"][0]["fullUrl"].endswith(cid)
+
+
+@pytest.mark.parametrize("query", ["_count=", "_count=x", "_count=1001", "_since="])
+def test_history_refuses_a_blank_or_bad_parameter_rather_than_ignoring_it(client_for, query):
+    c = client_for()
+    for path in ("/_history", "/Condition/_history"):
+        r = c.get(f"{path}?{query}")
+        assert r.status_code == 400, (path, query, r.status_code)
+        assert r.json()["resourceType"] == "OperationOutcome"

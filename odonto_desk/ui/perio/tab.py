@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -199,8 +200,15 @@ class PerioTab(QWidget):
         sl.setContentsMargins(0, 0, 0, 0)
         sl.addWidget(indices_box)
         sl.addWidget(class_box, 1)
-        side.setMinimumWidth(300)
-        side.setMaximumWidth(380)
+        # The panel scrolls on a short screen (or under a patient's alert line) rather than making
+        # the whole window taller than the screen.
+        side_scroll = QScrollArea()
+        side_scroll.setWidget(side)
+        side_scroll.setWidgetResizable(True)
+        side_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        side_scroll.setMinimumWidth(316)
+        side_scroll.setMaximumWidth(396)
 
         self.graph_holder = QWidget()
         self.graph_layout = QVBoxLayout(self.graph_holder)
@@ -219,7 +227,7 @@ class PerioTab(QWidget):
         left.setChildrenCollapsible(False)
         split = QSplitter()
         split.addWidget(left)
-        split.addWidget(side)
+        split.addWidget(side_scroll)
         split.setStretchFactor(0, 4)
         split.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QTreeWidget,
@@ -135,7 +137,13 @@ class PlanTab(QWidget):
         sl.addWidget(self.signed_label)
         totals_box = QGroupBox("Totals and estimate")
         tl = QVBoxLayout(totals_box)
-        tl.addWidget(self.totals)
+        # Scrolls rather than growing the window when the header is taller (a patient with alerts).
+        totals_scroll = QScrollArea()
+        totals_scroll.setWidget(self.totals)
+        totals_scroll.setWidgetResizable(True)
+        totals_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        totals_scroll.setMinimumHeight(90)
+        tl.addWidget(totals_scroll)
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
