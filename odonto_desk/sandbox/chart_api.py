@@ -101,7 +101,9 @@ def record_marks(store: FhirStore, rows: Iterable[tuple[str, str, int, str]]) ->
     each equal to :func:`derive_mark` of that version (the load renders both from one template).
     Call inside the load's transaction, so the derived rows are never behind the resources."""
     conn = store.connection
-    conn.execute(_SCHEMA)
+    for statement in _SCHEMA.split(";"):  # one at a time: executescript would commit the load's transaction
+        if statement.strip():
+            conn.execute(statement)
     conn.executemany("INSERT OR REPLACE INTO chart_mark VALUES (?,?,?,?)", rows)
 
 
