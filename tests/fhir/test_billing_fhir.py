@@ -44,7 +44,7 @@ QUEUED = ClaimResponse(claim="cl-1", patient="p-1", insurer="payer-1", created=C
 OBJECTS = [COVERAGE, BARE_COVERAGE, CHARGE, MOUTH_CHARGE, CLAIM, MINIMAL_CLAIM, RESPONSE, QUEUED]
 
 
-@pytest.mark.parametrize("obj", OBJECTS, ids=lambda o: f"{type(o).__name__}-{o.id}")
+@pytest.mark.parametrize("obj", OBJECTS, ids=[f"{type(o).__name__}-{i}" for i, o in enumerate(OBJECTS)])  # no random ids
 def test_domain_to_fhir_to_domain(obj):
     res = to_fhir(obj)
     assert res["resourceType"] == type(obj).__name__
