@@ -80,7 +80,13 @@ def post(qtbot, tab: LedgerTab, session) -> None:
     assert tab.form.post_button.isEnabled(), tab.form.verdict.text()
     qtbot.mouseClick(tab.form.post_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(charges(session)) == before + 1 and not tab.form.busy, timeout=5000)
-    qtbot.waitUntil(lambda: tab.table.rowCount() == len(tab.view.rows) and len(tab.view.rows) > 2, timeout=5000)
+    posted = ops(session)[-1].payload["body"]["charge_items"][0]["id"]
+
+    def listed() -> bool:  # the ledger reloaded with the new charge, not the view from before the post
+        return any(tab.table.item(r, 0) is not None and tab.table.item(r, 0).data(Qt.ItemDataRole.UserRole) == posted
+                   for r in range(tab.table.rowCount()))
+
+    qtbot.waitUntil(lambda: tab.table.rowCount() == len(tab.view.rows) and listed(), timeout=5000)
 
 
 def select_rows(qtbot, tab: LedgerTab, rows: list[int]) -> None:
