@@ -72,6 +72,12 @@ class MedicalAlert(DomainModel):
         """The text as a header shows it: 'Latex allergy'."""
         return self.text[:1].upper() + self.text[1:]
 
+    @property
+    def detail(self) -> str:
+        """One line with its kind and date: 'Allergy: latex allergy (recorded 2024-03-02)'."""
+        recorded = f" (recorded {self.recorded.isoformat()})" if self.recorded else ""
+        return f"{self.kind.value.capitalize()}: {self.text}{recorded}"
+
 
 def header_order(alerts: Iterable[MedicalAlert]) -> list[MedicalAlert]:
     """Active alerts, allergies first (then premedication, medication, condition), stable within a kind."""

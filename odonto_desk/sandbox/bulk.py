@@ -65,6 +65,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any, NamedTuple
 
+from odonto_desk.domain.age import age_on
 from odonto_desk.domain.cdt import demo_catalog, suggest_code
 from odonto_desk.domain.chart import FAMILY_BY_MATERIAL, ChartMark, MarkKind, Material
 from odonto_desk.domain.dentition import Dentition, DentitionMode, default_mode
@@ -147,7 +148,7 @@ def _dump(resource: Resource) -> str:
 
 
 def _age_on(born: dt.date, day: dt.date) -> int:
-    return day.year - born.year - int((day.month, day.day) < (born.month, born.day))
+    return age_on(born, day) or 0  # a birth date is always known here
 
 
 def gpid_of(n: int, seed: int = 7) -> str:

@@ -23,6 +23,7 @@ from odonto_desk.domain.errors import DomainError
 from odonto_desk.domain.teeth import NumberingSystem, Tooth
 from odonto_desk.fhir.errors import FhirMappingError
 from odonto_desk.fhir.resources.chart import build_mark, on_chart, plan_done, read_mark, retired
+from odonto_desk.services import first_frame
 from odonto_desk.services.patients import PatientRow, PatientService, patient_row, read_alerts
 from odonto_desk.services.session import Session
 from odonto_desk.store.db import transaction
@@ -86,11 +87,13 @@ class ChartService:
         marks, unreadable = _read_marks(resources)
         alerts, bad_alerts = read_alerts(resources)
         dentition = self.dentition(patient_id, age=row.age)
+        view = ChartView(row, tuple(marks), dentition, tuple(dentition.shown(marks)),
+                         tuple(unreadable + bad_alerts), tuple(alerts))
         if audit:
             user = self.session.user
             cache.audit.record(user.name, user.role.value, "viewed", "Patient", patient.id, None, "chart opened")
-        return ChartView(row, tuple(marks), dentition, tuple(dentition.shown(marks)),
-                         tuple(unreadable + bad_alerts), tuple(alerts))
+            first_frame.keep(cache, view)  # what the next start draws first
+        return view
 
     def dentition(self, patient_id: str, *, age: int | None = None) -> Dentition:
         stored = self.session.cache().get_state(_dentition_key(patient_id))

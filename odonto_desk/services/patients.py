@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
+from odonto_desk.domain.age import age_on
 from odonto_desk.domain.alerts import MedicalAlert, header_order
 from odonto_desk.domain.errors import DomainError
 from odonto_desk.domain.people import Patient
@@ -14,30 +14,8 @@ from odonto_desk.fhir.codes import GPID_SYSTEM
 from odonto_desk.fhir.errors import FhirMappingError
 from odonto_desk.fhir.resources.alerts import is_medical_alert, read_alert
 from odonto_desk.fhir.resources.people import read_patient
+from odonto_desk.services.rows import PatientRow  # re-exported: the screens import it from here
 from odonto_desk.services.session import Session
-
-
-@dataclass(frozen=True)
-class PatientRow:
-    """What the finder lists and the header shows, ready to display."""
-
-    id: str
-    name: str  # as spoken: "Jordan Rivera"
-    listed: str  # as filed: "Rivera, Jordan"
-    gpid: str
-    birth_date: str
-    age: int | None
-    gender: str
-
-    def matches(self, words: list[str]) -> bool:
-        hay = f"{self.name} {self.gpid} {self.birth_date}".lower()
-        return all(w in hay for w in words)
-
-
-def age_on(birth: dt.date | None, today: dt.date) -> int | None:
-    if birth is None:
-        return None
-    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 
 def patient_row(p: Patient, today: dt.date) -> PatientRow:

@@ -2,11 +2,18 @@
 
 It is given a signed-in :class:`Session`, the settings and a task runner; every read and write goes
 through services run as ops (``ui/ops``). Nothing here touches SQLite or the network.
+
+A cold start (``fast_start=True``, from ``app.run``) builds the window without the services, draws
+the chart kept from the last session (``services/first_frame.py``) and imports the services and the
+domain models on a worker thread after the first paint; :meth:`MainWindow._attach` then opens the
+real chart from the cache. Until then the odontogram answers and the charting panel waits. Built any
+other way (tests, tools) the window attaches at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QActionGroup, QCloseEvent, QPageLayout, QPageSize, QPainter, QUndoStack
@@ -29,20 +36,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from odonto_desk.domain.alerts import MedicalAlert
 from odonto_desk.domain.cdt import Catalog, demo_catalog
 from odonto_desk.domain.teeth import NumberingSystem
-from odonto_desk.services.chart import ChartService, ChartView
-from odonto_desk.services.patients import PatientRow, PatientService
+from odonto_desk.services.rows import PatientRow
 from odonto_desk.services.session import Session
-from odonto_desk.services.sync import ConflictRow, SyncBadge, SyncService
 from odonto_desk.ui.actions import ActionId, create_actions
 from odonto_desk.ui.chart.tab import ChartTab
+from odonto_desk.ui.errors import show_error
 from odonto_desk.ui.ops import patient as patient_ops
 from odonto_desk.ui.ops import sync as sync_ops
 from odonto_desk.ui.settings import Settings
 from odonto_desk.ui.tabs import TABS, TabContext, build_tab
 from odonto_desk.ui.tasks import TaskManager
+
+if TYPE_CHECKING:  # types only: the services load after the first paint of a cold start
+    from odonto_desk.services.chart import ChartView
+    from odonto_desk.services.first_frame import FirstFrame
+    from odonto_desk.services.sync import ConflictRow, SyncBadge
+
+# What the first frame imports on a worker thread before the window attaches its services.
+FIRST_PAINT_WAIT_MS = 400
+SERVICE_MODULES = ("odonto_desk.services.patients", "odonto_desk.services.chart", "odonto_desk.services.sync")
 
 PROBE_MS = 10_000
 # Dark red on pale red with a red bar: 7:1 contrast, noticed at a glance, readable in light and dark themes.
@@ -51,20 +65,34 @@ ALERT_STYLE = ("QLabel#medicalAlerts { color: #A30D0D; background: #FDE8E8; bord
                "font-size: 11pt; }")
 
 
+class _AlertShown(Protocol):  # a MedicalAlert, or the first frame's AlertLine
+    @property
+    def label(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
+
+
+def _import_services() -> None:
+    import importlib
+
+    for name in SERVICE_MODULES:
+        importlib.import_module(name)
+
+
 class MainWindow(QMainWindow):
     webhook_patient = Signal(str)  # a plan of this patient changed on the server (emitted on a receiver thread)
     synced = Signal(object)  # SyncBadge, after each sync this window started has finished and been shown
 
     def __init__(self, session: Session, settings: Settings, *, tasks: TaskManager | None = None,
-                 catalog: Catalog | None = None, sync: bool = True) -> None:
+                 catalog: Catalog | None = None, sync: bool = True, fast_start: bool = False) -> None:
         super().__init__()
         self.session = session
         self.settings = settings
         self.signed_out = False  # set by File ▸ Sign out: app.run asks who signs in next
         self.tasks = tasks or TaskManager(self)
-        self.patients_service = PatientService(session)
-        self.chart_service = ChartService(session)
-        self.sync_service = SyncService(session)
+        self.attached = False  # the services are loaded (at once, or after the first frame)
+        self._pending_sync: tuple[object | None] | None = None  # start_sync() asked before attaching
+        self.first_frame: FirstFrame | None = None  # shown until the real chart replaces it
         self.webhook_patient.connect(self._on_webhook_patient)  # queued: runs on the UI thread
         self.undo_stack = QUndoStack(self)
         self.numbering = NumberingSystem(settings.get("setting/numbering"))
@@ -98,7 +126,7 @@ class MainWindow(QMainWindow):
         self.alerts_label.setStyleSheet(ALERT_STYLE)
         self.alerts_label.setAccessibleName("Medical alerts")
         self.alerts_label.hide()
-        self.chart_tab = ChartTab(self.chart_service, self.tasks, self.undo_stack, catalog or demo_catalog())
+        self.chart_tab = ChartTab(None, self.tasks, self.undo_stack, catalog or demo_catalog())
         self.chart_tab.set_numbering(self.numbering)
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Patient tabs")
@@ -187,9 +215,56 @@ class MainWindow(QMainWindow):
         self._reset_idle()
         QApplication.instance().installEventFilter(self)  # type: ignore[union-attr]
         self._sync_enabled = sync
-        if sync:
+        self._loading = False
+        self._await_first_paint = fast_start
+        if fast_start:
+            self._show_first_frame()
+            # After the first paint (seen by eventFilter), or at the latest after FIRST_PAINT_WAIT_MS.
+            QTimer.singleShot(FIRST_PAINT_WAIT_MS, self._load_services)
+        else:
+            self._attach()
+
+    def _load_services(self) -> None:
+        """Import the services on a worker thread (the window keeps answering), then attach them."""
+        self._await_first_paint = False
+        if self._loading or self.attached:
+            return
+        self._loading = True
+        sync_ops.background(parent=self, fn=_import_services).success(lambda _: self._attach()).failure(
+            lambda exc: show_error(self, exc)).run(self.tasks)
+
+    def _show_first_frame(self) -> None:
+        """Draw the kept chart of the last patient, if there is one (a cache read before the first paint)."""
+        from odonto_desk.services import first_frame
+
+        last = self.settings.get("persist/last_patient")
+        frame = first_frame.load(self.session.cache(), last, self.session.today()) if last else None
+        if frame is None:
+            return
+        self.first_frame = frame
+        self._header(frame.patient, planned=sum(1 for m in frame.marks if m.status.value == "tp"),
+                     unreadable=frame.unreadable, alerts=frame.alerts)
+        self.chart_tab.show_first_frame(frame)
+        self.sync_label.setText("Opening the chart…")
+
+    def _attach(self) -> None:
+        """Give the window its services and list the patients; the last patient's chart opens from the cache."""
+        from odonto_desk.services.chart import ChartService
+        from odonto_desk.services.patients import PatientService
+        from odonto_desk.services.sync import SyncService
+
+        self.patients_service = PatientService(self.session)
+        self.chart_service = ChartService(self.session)
+        self.sync_service = SyncService(self.session)
+        self.chart_tab.attach(self.chart_service)
+        self.attached = True
+        if self._sync_enabled:
             self._probe_timer.start()
         self.refresh_patients()
+        if self._pending_sync is not None:
+            (embedded,) = self._pending_sync
+            self._pending_sync = None
+            self.start_sync(embedded)
 
     # --- building ----------------------------------------------------------------------------
 
@@ -251,6 +326,8 @@ class MainWindow(QMainWindow):
     # --- patients ------------------------------------------------------------------------------
 
     def refresh_patients(self, text: str | None = None) -> None:
+        if not self.attached:
+            return  # _attach() lists them
         wanted = self.finder.text() if text is None else text
         patient_ops.find(parent=self, service=self.patients_service, text=wanted).success(
             lambda rows: self._fill_patients(rows) if self.finder.text() == wanted else None).run(self.tasks)
@@ -281,6 +358,7 @@ class MainWindow(QMainWindow):
     def open_patient(self, row: PatientRow | None) -> None:
         self.patient = row
         self.undo_stack.clear()
+        frame, self.first_frame = self.first_frame, None
         if row is None:
             self.header.setText("<i>No patient open</i>")
             self._show_alerts(())
@@ -289,7 +367,8 @@ class MainWindow(QMainWindow):
                 tab.open_patient(None)  # type: ignore[attr-defined]
             return
         self.settings.set("persist/last_patient", row.id)
-        self._header(row, None)
+        if frame is None or frame.patient.id != row.id:  # the first frame's header stays until its chart loads
+            self._header(row)
         self.chart_tab.open_patient(row.id)
         for tab in self.patient_tabs.values():
             tab.open_patient(row.id)  # type: ignore[attr-defined]
@@ -297,30 +376,29 @@ class MainWindow(QMainWindow):
     def _on_chart_changed(self, view: ChartView) -> None:
         if self.patient is not None and view.patient.id != self.patient.id:
             return  # a chart that finished loading after another patient was opened
-        self._header(view.patient, view)
+        self._header(view.patient, planned=sum(1 for m in view.marks if m.status.value == "tp"),
+                     unreadable=len(view.unreadable), alerts=view.alerts)
 
-    def _header(self, row: PatientRow, view: ChartView | None) -> None:
+    def _header(self, row: PatientRow, *, planned: int | None = None, unreadable: int = 0,
+                alerts: Sequence[_AlertShown] | None = None) -> None:
+        """The patient's line; ``planned`` and ``alerts`` are None until the chart has loaded."""
         age = f"{row.age} y · " if row.age is not None else ""
-        alerts = []
-        if view is not None:
-            planned = sum(1 for m in view.marks if m.status.value == "tp")
-            if planned:
-                alerts.append(f"{planned} planned")
-            if view.unreadable:
-                alerts.append(f"⚠ {len(view.unreadable)} record(s) could not be read")
-        extra = "".join(f" &nbsp;<span style='color:#8A4B00'>{a}</span>" for a in alerts)
+        notes = []
+        if planned:
+            notes.append(f"{planned} planned")
+        if unreadable:
+            notes.append(f"⚠ {unreadable} record(s) could not be read")
+        extra = "".join(f" &nbsp;<span style='color:#8A4B00'>{a}</span>" for a in notes)
         self.header.setText(f"<b style='font-size:14pt'>{row.name}</b> &nbsp; {age}born {row.birth_date} · "
                             f"{row.gpid} · {row.gender}{extra}")
         # Until the chart has loaded, no alerts rather than the previous patient's.
-        self._show_alerts(view.alerts if view is not None else ())
+        self._show_alerts(alerts or ())
 
-    def _show_alerts(self, alerts: Sequence[MedicalAlert]) -> None:
+    def _show_alerts(self, alerts: Sequence[_AlertShown]) -> None:
         labels = [a.label for a in alerts]
         self.alerts_label.setText("⚠ " + " · ".join(labels) if labels else "")
         self.alerts_label.setAccessibleName("Medical alerts: " + ", ".join(labels) if labels else "Medical alerts")
-        self.alerts_label.setToolTip("\n".join(f"{a.kind.value.capitalize()}: {a.text}"
-                                               + (f" (recorded {a.recorded.isoformat()})" if a.recorded else "")
-                                               for a in alerts))
+        self.alerts_label.setToolTip("\n".join(a.detail for a in alerts))
         self.alerts_label.setVisible(bool(labels))
 
     # --- settings ------------------------------------------------------------------------------
@@ -345,6 +423,9 @@ class MainWindow(QMainWindow):
 
     def start_sync(self, embedded: object | None = None) -> None:
         """Start the embedded server if there is one, then sync in the background (never blocks)."""
+        if not self.attached:
+            self._pending_sync = (embedded,)  # _attach() starts it
+            return
 
         def start() -> None:
             if embedded is not None:
@@ -364,10 +445,14 @@ class MainWindow(QMainWindow):
             self.reload_tabs()
 
     def probe(self) -> None:
+        if not self.attached:
+            return
         sync_ops.probe(parent=self, service=self.sync_service).success(self._show_badge).failure(
             lambda exc: self.sync_label.setText(f"Sync unavailable: {exc}")).run(self.tasks)
 
     def sync_now(self) -> None:
+        if not self.attached:
+            return  # _attach() starts the first sync
         self.sync_label.setText("Syncing…")
         sync_ops.sync_now(parent=self, service=self.sync_service).success(self._after_sync).failure(
             lambda exc: self.sync_label.setText(f"Sync failed: {exc}")).run(self.tasks)
@@ -398,6 +483,8 @@ class MainWindow(QMainWindow):
         self.conflicts_dock.show()
         # A side panel, not half the window: the chart stays usable beside it.
         self.resizeDocks([self.conflicts_dock], [340], Qt.Orientation.Horizontal)
+        if not self.attached:
+            return
         sync_ops.conflicts(parent=self, service=self.sync_service, numbering=self.numbering).success(
             self._fill_conflicts).run(self.tasks)
 
@@ -417,7 +504,7 @@ class MainWindow(QMainWindow):
     def _resolve(self, keep: str) -> None:
         item = self.conflict_list.currentItem()
         cid = item.data(Qt.ItemDataRole.UserRole) if item else None
-        if cid is None:
+        if cid is None or not self.attached:
             return
         sync_ops.resolve(parent=self, service=self.sync_service, conflict_id=int(cid), keep=keep).success(  # type: ignore[arg-type]
             lambda _: (self.show_conflicts(), self.reload_tabs())).run(self.tasks)
@@ -507,6 +594,9 @@ class MainWindow(QMainWindow):
             self._idle.start(minutes * 60_000)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if self._await_first_paint and event.type() == QEvent.Type.Paint and watched is self.chart_tab.odontogram:
+            self._await_first_paint = False  # the chart is being drawn: load the rest once it is on screen
+            QTimer.singleShot(0, self._load_services)
         if event.type() in (QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress, QEvent.Type.Wheel):
             self._reset_idle()
         return False

@@ -3,9 +3,15 @@
 Both build marks only through the domain (``parse_command``, ``ChartMark``): what the panel shows as
 wrong is exactly what the domain refuses, checked live as the user types or picks, and nothing is
 saved until the domain accepts it.
+
+The command grammar and the mark model are imported when first used, not with this module: the
+panel is built for the first frame of a cold start, before the models are loaded (see
+``services/first_frame.py``).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QStringListModel, Qt, Signal
 from PySide6.QtWidgets import (
@@ -21,11 +27,13 @@ from PySide6.QtWidgets import (
 )
 
 from odonto_desk.domain.cdt import Catalog, ServiceCategory
-from odonto_desk.domain.chart import KIND_RULES, ChartMark, MarkKind, MarkStatus, Material
-from odonto_desk.domain.chart_command import complete, parse_command
 from odonto_desk.domain.errors import DomainError, from_validation_error
+from odonto_desk.domain.mark_kinds import KIND_RULES, MarkKind, MarkStatus, Material
 from odonto_desk.domain.surfaces import Surface
 from odonto_desk.domain.teeth import NumberingSystem, Tooth
+
+if TYPE_CHECKING:
+    from odonto_desk.domain.chart import ChartMark
 
 ERROR_STYLE = "color:#B00020;"
 OK_STYLE = "color:#1B5E20;"
@@ -64,6 +72,8 @@ class CommandLine(QWidget):
         self.message.setText(" ")
         self.message.setStyleSheet("")
         if text.endswith(" "):
+            from odonto_desk.domain.chart_command import complete
+
             try:
                 self._model.setStringList([text + s for s in complete(text, numbering=self.numbering)][:30])
             except DomainError:
@@ -71,6 +81,8 @@ class CommandLine(QWidget):
 
     def check(self) -> DomainError | None:
         """Parse without saving; show and return the error, if any."""
+        from odonto_desk.domain.chart_command import parse_command
+
         text = self.edit.text()
         try:
             parse_command(text, numbering=self.numbering)
@@ -185,6 +197,8 @@ class MarkForm(QWidget):
 
     def build(self) -> list[ChartMark]:
         """One mark per selected tooth, or raise the domain's error."""
+        from odonto_desk.domain.chart import ChartMark
+
         if not self.selection:
             raise DomainError("select one or more teeth on the chart first", field="tooth")
         kind: MarkKind = self.kind.currentData()

@@ -3,9 +3,16 @@
 Every edit runs as a background op through ``ui/ops/chart.py``; when it has been written to the
 cache it is pushed on the window's undo stack as an already-applied command, whose undo and redo
 run further ops. The chart is redrawn from the cache after each change.
+
+At a cold start the tab can show the kept first frame (:meth:`ChartTab.show_first_frame`) before it
+has a service: the odontogram answers at once (select, hover, keys) while the charting panel waits
+for :meth:`ChartTab.attach`, which the window calls once the services are loaded.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QUndoCommand, QUndoStack
@@ -23,18 +30,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from odonto_desk.domain.cdt import Catalog
-from odonto_desk.domain.chart import ChartMark
 from odonto_desk.domain.errors import DomainError
 from odonto_desk.domain.teeth import NumberingSystem
-from odonto_desk.services.chart import ChartEdit, ChartService, ChartView, HistoryFrame
 from odonto_desk.ui.chart.legend import Legend
-from odonto_desk.ui.chart.panel import CommandLine, MarkForm
+from odonto_desk.ui.chart.panel import HINT_STYLE, CommandLine, MarkForm
 from odonto_desk.ui.errors import show_error
 from odonto_desk.ui.odontogram.widget import Odontogram
 from odonto_desk.ui.ops import chart as chart_ops
 from odonto_desk.ui.palette import STATUS_STYLES
 from odonto_desk.ui.tasks import TaskManager
+
+if TYPE_CHECKING:  # types only: the tab is built for the first frame, before the models load
+    from odonto_desk.domain.cdt import Catalog
+    from odonto_desk.domain.chart import ChartMark
+    from odonto_desk.services.chart import ChartEdit, ChartService, ChartView, HistoryFrame
+    from odonto_desk.services.first_frame import FirstFrame, MarkSketch
 
 
 class _Applied(QUndoCommand):
@@ -50,19 +60,19 @@ class _Applied(QUndoCommand):
         if self._first:
             self._first = False
             return
-        self.tab.run_edit(chart_ops.redo(parent=self.tab, service=self.tab.service, edit=self.edit))
+        self.tab.run_edit(chart_ops.redo(parent=self.tab, service=self.tab.chart_service, edit=self.edit))
 
     def undo(self) -> None:
-        self.tab.run_edit(chart_ops.undo(parent=self.tab, service=self.tab.service, edit=self.edit))
+        self.tab.run_edit(chart_ops.undo(parent=self.tab, service=self.tab.chart_service, edit=self.edit))
 
 
 class ChartTab(QWidget):
     chart_changed = Signal(object)  # ChartView, after every reload
 
-    def __init__(self, service: ChartService, tasks: TaskManager, undo: QUndoStack, catalog: Catalog,
+    def __init__(self, service: ChartService | None, tasks: TaskManager, undo: QUndoStack, catalog: Catalog,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.service = service
+        self.service = service  # None until attach(): the first frame of a cold start
         self.tasks = tasks
         self.undo_stack = undo
         self.view: ChartView | None = None
@@ -130,6 +140,37 @@ class ChartTab(QWidget):
         self.remove_button.clicked.connect(self._on_remove)
         self.history_button.clicked.connect(self.load_history)
         self.history.valueChanged.connect(self._on_history_moved)
+        self._frame_patient: str | None = None  # the first frame's patient, while it is shown
+        if service is None:
+            self._set_editable(False)
+
+    def attach(self, service: ChartService) -> None:
+        """The service has loaded: charting is possible (the real chart follows from open_patient)."""
+        self.service = service
+        self._set_editable(True)
+
+    @property
+    def chart_service(self) -> ChartService:
+        if self.service is None:  # the controls that get here are disabled until attach()
+            raise RuntimeError("the chart is still opening")
+        return self.service
+
+    def _set_editable(self, on: bool) -> None:
+        for w in (self.command, self.form, self.complete_button, self.remove_button, self.history_button):
+            w.setEnabled(on)
+        if not on:
+            self.command.message.setStyleSheet(HINT_STYLE)
+            self.command.message.setText("Opening the chart…")
+        else:
+            self.command.message.setText(" ")
+
+    def show_first_frame(self, frame: FirstFrame) -> None:
+        """Draw the chart kept from the last session; the odontogram is usable, editing waits for attach()."""
+        self._frame_patient = frame.patient.id
+        self.patient_id = frame.patient.id
+        self.form.patient_id = frame.patient.id
+        self.odontogram.set_chart(frame.teeth, frame.marks)
+        self._fill_marks(frame.marks)
 
     # --- opening -----------------------------------------------------------------------------
 
@@ -139,7 +180,8 @@ class ChartTab(QWidget):
         self._frames = []
         self.history.setEnabled(False)
         self.history_label.setText("History: now")
-        self.odontogram.clear_selection()
+        if patient_id is None or patient_id != self._frame_patient:  # a selection made on the first frame stays
+            self.odontogram.clear_selection()
         if patient_id is None:
             self.view = None
             self.odontogram.set_chart((), ())
@@ -148,14 +190,15 @@ class ChartTab(QWidget):
         self.reload()
 
     def reload(self) -> None:
-        if self.patient_id is None:
+        if self.patient_id is None or self.service is None:
             return
         wanted = self.patient_id
-        chart_ops.open_chart(parent=self, service=self.service, patient_id=wanted).success(
+        chart_ops.open_chart(parent=self, service=self.chart_service, patient_id=wanted).success(
             lambda view: self._show(view) if view.patient.id == self.patient_id else None).run(self.tasks)
 
     def _show(self, view: ChartView) -> None:
         self.view = view
+        self._frame_patient = None
         self.odontogram.read_only = False
         self.odontogram.set_chart(view.teeth, view.marks)
         self._fill_marks(view.marks)
@@ -168,7 +211,7 @@ class ChartTab(QWidget):
         if self.view is not None:
             self._fill_marks(self.view.marks)
 
-    def _fill_marks(self, marks: tuple[ChartMark, ...]) -> None:
+    def _fill_marks(self, marks: Sequence[ChartMark | MarkSketch]) -> None:
         self.marks.setRowCount(len(marks))
         for r, m in enumerate(marks):
             style = STATUS_STYLES[m.status.value]
@@ -214,13 +257,13 @@ class ChartTab(QWidget):
             self.undo_stack.push(_Applied(self, edit))
             self.reload()
 
-        chart_ops.run_command(parent=self, service=self.service, patient_id=self.patient_id, text=text,
+        chart_ops.run_command(parent=self, service=self.chart_service, patient_id=self.patient_id, text=text,
                               numbering=self.numbering).success(done).failure(self._failed).run(self.tasks)
 
     def _on_form_chart(self, marks: list[ChartMark]) -> None:
         if self.patient_id is None:
             return
-        self.run_edit(chart_ops.add_marks(parent=self, service=self.service, patient_id=self.patient_id,
+        self.run_edit(chart_ops.add_marks(parent=self, service=self.chart_service, patient_id=self.patient_id,
                                           marks=marks), push=True)
 
     def _selected_mark_ids(self) -> list[str]:
@@ -230,13 +273,13 @@ class ChartTab(QWidget):
     def _on_complete(self) -> None:
         ids = self._selected_mark_ids()
         if ids and self.patient_id:
-            self.run_edit(chart_ops.complete_marks(parent=self, service=self.service, patient_id=self.patient_id,
+            self.run_edit(chart_ops.complete_marks(parent=self, service=self.chart_service, patient_id=self.patient_id,
                                                    mark_ids=ids), push=True)
 
     def _on_remove(self) -> None:
         ids = self._selected_mark_ids()
         if ids and self.patient_id:
-            self.run_edit(chart_ops.retire_marks(parent=self, service=self.service, patient_id=self.patient_id,
+            self.run_edit(chart_ops.retire_marks(parent=self, service=self.chart_service, patient_id=self.patient_id,
                                                  mark_ids=ids), push=True)
 
     # --- history -------------------------------------------------------------------------------
@@ -245,7 +288,7 @@ class ChartTab(QWidget):
         if self.patient_id is None:
             return
         self.history_label.setText("History: loading…")
-        chart_ops.timeline(parent=self, service=self.service, patient_id=self.patient_id).success(
+        chart_ops.timeline(parent=self, service=self.chart_service, patient_id=self.patient_id).success(
             self._set_frames).run(self.tasks)
 
     def _set_frames(self, frames: list[HistoryFrame]) -> None:

@@ -8,31 +8,58 @@ dark shade of the colour, as chairside charts always have.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPixmap
 
-from odonto_desk.domain.chart import ChartMark, MarkKind, MarkStatus
+from odonto_desk.domain.mark_kinds import MarkKind, MarkStatus, Material
 from odonto_desk.domain.surfaces import Surface
 from odonto_desk.domain.teeth import Arch, Tooth
 from odonto_desk.ui.odontogram.art import Rendered, ToothArt
 from odonto_desk.ui.palette import SELECTION, STATUS_STYLES, StatusStyle
+
+
+class DrawnMark(Protocol):
+    """What the odontogram reads of a mark.
+
+    A :class:`~odonto_desk.domain.chart.DrawnMark` is one; so is the first frame's
+    :class:`~odonto_desk.services.first_frame.MarkSketch`, drawn at start before the models load.
+    """
+
+    @property
+    def tooth(self) -> Tooth: ...
+    @property
+    def kind(self) -> MarkKind: ...
+    @property
+    def status(self) -> MarkStatus: ...
+    @property
+    def surfaces(self) -> frozenset[Surface]: ...
+    @property
+    def material(self) -> Material | None: ...
+    @property
+    def date(self) -> dt.date | None: ...
+    @property
+    def removes_tooth(self) -> bool: ...
+    def describe(self) -> str: ...
+
 
 _SURFACE_KINDS = {MarkKind.CARIES, MarkKind.FILLING, MarkKind.INLAY, MarkKind.ONLAY, MarkKind.SEALANT,
                   MarkKind.FRACTURE, MarkKind.WATCH}
 _CROWN_KINDS = {MarkKind.CROWN, MarkKind.PONTIC, MarkKind.ABUTMENT, MarkKind.DENTURE}
 
 
-def _style(mark: ChartMark) -> StatusStyle:
+def _style(mark: DrawnMark) -> StatusStyle:
     return STATUS_STYLES[mark.status.value]
 
 
-def _colour(mark: ChartMark) -> QColor:
+def _colour(mark: DrawnMark) -> QColor:
     return _style(mark).qcolour(metal=bool(mark.material and mark.material.is_metal))
 
 
-def _brush_image(mask: QImage, mark: ChartMark, *, scale: float) -> QImage:
+def _brush_image(mask: QImage, mark: DrawnMark, *, scale: float) -> QImage:
     """The mark's colour and pattern, cut to ``mask``'s shape."""
     style = _style(mark)
     colour = _colour(mark)
@@ -70,7 +97,7 @@ class ToothPainter:
     def __init__(self, art: ToothArt) -> None:
         self.art = art
 
-    def compose(self, tooth: Tooth, view: str, size: QSize, marks: Sequence[ChartMark],
+    def compose(self, tooth: Tooth, view: str, size: QSize, marks: Sequence[DrawnMark],
                 selected: frozenset[Surface], tooth_selected: bool, dpr: float = 1.0) -> QPixmap:
         px = QSize(max(1, round(size.width() * dpr)), max(1, round(size.height() * dpr)))
         rendered = self.art.get(tooth, view, px)
@@ -101,7 +128,7 @@ class ToothPainter:
 
     # --- one mark ----------------------------------------------------------------------------
 
-    def _mark(self, p: QPainter, mark: ChartMark, r: Rendered, view: str, px: QSize, tooth: Tooth,
+    def _mark(self, p: QPainter, mark: DrawnMark, r: Rendered, view: str, px: QSize, tooth: Tooth,
               scale: float) -> None:
         kind = mark.kind
         if kind in _SURFACE_KINDS and mark.surfaces:
@@ -166,27 +193,27 @@ class ToothPainter:
             roots = [m for k, m in r.parts.items() if k.startswith("root-")]
             p.drawImage(0, 0, _brush_image(_union(roots, px), mark, scale=scale))
 
-    def _gone(self, p: QPainter, mark: ChartMark, px: QSize, scale: float) -> None:
+    def _gone(self, p: QPainter, mark: DrawnMark, px: QSize, scale: float) -> None:
         """Missing or extracted: the faint drawing, and for an extraction a cross in its status."""
         if mark.kind is not MarkKind.MISSING:
             self._cross(p, mark, px)
 
     # --- symbols -------------------------------------------------------------------------------
 
-    def _pen(self, mark: ChartMark, px: QSize, width: float = 0.05) -> QPen:
+    def _pen(self, mark: DrawnMark, px: QSize, width: float = 0.05) -> QPen:
         pen = QPen(_colour(mark), max(1.5, px.width() * width))
         pen.setStyle(_style(mark).outline if mark.status is MarkStatus.TREATMENT_PLANNED else Qt.PenStyle.SolidLine)
         pen.setCapStyle(Qt.PenCapStyle.RoundCap)
         return pen
 
-    def _cross(self, p: QPainter, mark: ChartMark, px: QSize) -> None:
+    def _cross(self, p: QPainter, mark: DrawnMark, px: QSize) -> None:
         p.setPen(self._pen(mark, px, 0.07))
         w, h = px.width(), px.height()
         m = w * 0.12
         p.drawLine(QPointF(m, m), QPointF(w - m, h - m))
         p.drawLine(QPointF(w - m, m), QPointF(m, h - m))
 
-    def _zigzag(self, p: QPainter, mark: ChartMark, px: QSize, view: str) -> None:
+    def _zigzag(self, p: QPainter, mark: DrawnMark, px: QSize, view: str) -> None:
         """A crack line across the crown (the crown is the lower part of an upper tooth's facial view)."""
         p.setPen(self._pen(mark, px, 0.04))
         w, h = px.width(), px.height()
@@ -201,7 +228,7 @@ class ToothPainter:
             path.lineTo(QPointF(w * x, h * (bottom if i % 2 == 0 else top)))
         p.drawPath(path)
 
-    def _badge(self, p: QPainter, mark: ChartMark, letter: str, px: QSize) -> None:
+    def _badge(self, p: QPainter, mark: DrawnMark, letter: str, px: QSize) -> None:
         d = px.width() * 0.34
         rect = QRectF(px.width() - d - 1, 1, d, d)
         p.setPen(QPen(_colour(mark), max(1.0, d * 0.08)))
@@ -214,13 +241,13 @@ class ToothPainter:
         p.drawText(rect, Qt.AlignmentFlag.AlignCenter, letter)
         p.setBrush(Qt.BrushStyle.NoBrush)
 
-    def _ring(self, p: QPainter, mark: ChartMark, px: QSize) -> None:
+    def _ring(self, p: QPainter, mark: DrawnMark, px: QSize) -> None:
         p.setPen(self._pen(mark, px, 0.06))
         p.setBrush(Qt.BrushStyle.NoBrush)
         c = QPointF(px.width() / 2, px.height() / 2)
         p.drawEllipse(c, px.width() * 0.18, px.width() * 0.18)
 
-    def _dashed_outline(self, p: QPainter, mark: ChartMark, px: QSize) -> None:
+    def _dashed_outline(self, p: QPainter, mark: DrawnMark, px: QSize) -> None:
         pen = self._pen(mark, px, 0.03)
         pen.setStyle(Qt.PenStyle.DashLine)
         p.setPen(pen)
@@ -241,7 +268,7 @@ class ToothPainter:
             return QRectF(w * 0.32, h * 0.08, w * 0.36, h * 0.5)
         return QRectF(w * 0.32, h * 0.42, w * 0.36, h * 0.5)
 
-    def _screw(self, p: QPainter, mark: ChartMark, tooth: Tooth, px: QSize) -> None:
+    def _screw(self, p: QPainter, mark: DrawnMark, tooth: Tooth, px: QSize) -> None:
         zone = self._root_zone(tooth, px)
         colour = _colour(mark)
         p.setPen(QPen(colour.darker(130), max(1.0, px.width() * 0.025)))
@@ -255,7 +282,7 @@ class ToothPainter:
             p.drawLine(QPointF(zone.left(), y), QPointF(zone.right(), y - zone.height() / n / 2))
         p.setBrush(Qt.BrushStyle.NoBrush)
 
-    def _post(self, p: QPainter, mark: ChartMark, tooth: Tooth, px: QSize) -> None:
+    def _post(self, p: QPainter, mark: DrawnMark, tooth: Tooth, px: QSize) -> None:
         w, h = px.width(), px.height()
         upper = tooth.base.arch is Arch.MAXILLARY
         rect = QRectF(w * 0.44, h * (0.38 if upper else 0.4), w * 0.12, h * 0.22)
@@ -272,7 +299,7 @@ def _tinted(mask: QImage, colour: QColor) -> QImage:
     return out
 
 
-def _draw_order(mark: ChartMark) -> int:
+def _draw_order(mark: DrawnMark) -> int:
     """Whole-tooth work under surface work; within each, findings under existing work and plans on top,
     so planned treatment is never hidden by the caries it treats."""
     base = {MarkKind.CROWN: 0, MarkKind.PONTIC: 0, MarkKind.ABUTMENT: 0, MarkKind.DENTURE: 0, MarkKind.VENEER: 1,

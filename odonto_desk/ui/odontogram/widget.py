@@ -29,13 +29,12 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
-from odonto_desk.domain.chart import ChartMark
 from odonto_desk.domain.errors import DomainError
 from odonto_desk.domain.surfaces import Surface, surfaces_of
 from odonto_desk.domain.teeth import NumberingSystem, Tooth
 from odonto_desk.ui.odontogram.art import ToothArt, mapped, shared_art
 from odonto_desk.ui.odontogram.layout import Cell, Layout
-from odonto_desk.ui.odontogram.marks import ToothPainter
+from odonto_desk.ui.odontogram.marks import DrawnMark, ToothPainter
 from odonto_desk.ui.palette import FOCUS, SELECTION
 
 TYPE_AHEAD_MS = 900
@@ -56,7 +55,7 @@ class Odontogram(QWidget):
         self.setMinimumSize(480, 300)
         self._painter = ToothPainter(art or shared_art())
         self._teeth: tuple[Tooth, ...] = ()
-        self._marks: dict[Tooth, tuple[ChartMark, ...]] = {}
+        self._marks: dict[Tooth, tuple[DrawnMark, ...]] = {}
         self._numbering = NumberingSystem.UNIVERSAL
         self._selection: dict[Tooth, frozenset[Surface]] = {}
         self._focus: Tooth | None = None
@@ -71,8 +70,8 @@ class Odontogram(QWidget):
 
     # --- what to show ------------------------------------------------------------------------
 
-    def set_chart(self, teeth: Sequence[Tooth], marks: Iterable[ChartMark]) -> None:
-        by_tooth: dict[Tooth, list[ChartMark]] = {}
+    def set_chart(self, teeth: Sequence[Tooth], marks: Iterable[DrawnMark]) -> None:
+        by_tooth: dict[Tooth, list[DrawnMark]] = {}
         for m in marks:
             by_tooth.setdefault(m.tooth, []).append(m)
         self._marks = {t: tuple(ms) for t, ms in by_tooth.items()}
@@ -97,7 +96,7 @@ class Odontogram(QWidget):
     def teeth(self) -> tuple[Tooth, ...]:
         return self._teeth
 
-    def marks_on(self, tooth: Tooth) -> tuple[ChartMark, ...]:
+    def marks_on(self, tooth: Tooth) -> tuple[DrawnMark, ...]:
         return self._marks.get(tooth, ())
 
     # --- selection -------------------------------------------------------------------------------

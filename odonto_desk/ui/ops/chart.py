@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
 
-from odonto_desk.domain.chart import ChartMark
-from odonto_desk.domain.dentition import Dentition
 from odonto_desk.domain.teeth import NumberingSystem
-from odonto_desk.services.chart import ChartEdit, ChartService, ChartView, HistoryFrame
 from odonto_desk.ui.tasks import MutationOp, QueryOp
+
+if TYPE_CHECKING:  # types only: ops are built for the first frame, before the models load
+    from odonto_desk.domain.chart import ChartMark
+    from odonto_desk.domain.dentition import Dentition
+    from odonto_desk.services.chart import ChartEdit, ChartService, ChartView, HistoryFrame
+
 
 
 def open_chart(*, parent: QObject | None, service: ChartService, patient_id: str) -> QueryOp[ChartView]:

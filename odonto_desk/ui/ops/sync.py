@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from PySide6.QtCore import QObject
 
 from odonto_desk.domain.teeth import NumberingSystem
-from odonto_desk.services.sync import ConflictRow, SyncBadge, SyncService
 from odonto_desk.ui.tasks import MutationOp, QueryOp
+
+if TYPE_CHECKING:  # types only: ops are built for the first frame, before the models load
+    from odonto_desk.services.sync import ConflictRow, SyncBadge, SyncService
+
 
 
 def probe(*, parent: QObject | None, service: SyncService) -> QueryOp[SyncBadge]:
