@@ -245,7 +245,6 @@ class MainWindow(QMainWindow):
         self._header(frame.patient, planned=sum(1 for m in frame.marks if m.status.value == "tp"),
                      unreadable=frame.unreadable, alerts=frame.alerts)
         self.chart_tab.show_first_frame(frame)
-        self.sync_label.setText("Opening the chart…")
 
     def _attach(self) -> None:
         """Give the window its services and list the patients; the last patient's chart opens from the cache."""
