@@ -101,6 +101,15 @@ def test_a_new_plan_takes_lines_with_fee_estimates_and_refuses_bad_ones(qtbot, w
     # The demo fee schedule's crown fee, restorative at 80 % for an insured patient.
     assert crown[6:9] == ["$1,180.00", "$944.00", "$236.00"]
     assert "Restorative" in crown[3] and not form.tooth.styleSheet()
+    # the form is ready for the next line: fields emptied, phase and priority kept
+    form.phase.setValue(2)
+    form.priority.setCurrentIndex(1)
+    for w, text in zip((form.code, form.tooth, form.surfaces, form.fee), ("D2392", "30", "MO", "150"), strict=True):
+        w.setText(text)
+    qtbot.mouseClick(form.add_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.plan is not None and len(tab.plan.items) == 2, timeout=5000)
+    assert [form.code.text(), form.tooth.text(), form.surfaces.text(), form.fee.text()] == ["", "", "", ""]
+    assert form.phase.value() == 2 and form.priority.currentIndex() == 1
 
 
 def test_a_line_keeps_its_priority_moves_in_progress_and_planned_chart_work_joins_the_plan(qtbot, window, session):

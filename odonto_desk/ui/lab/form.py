@@ -65,10 +65,10 @@ class CaseFormWidget(QGroupBox):
     send_requested = Signal(object)
     attach_requested = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, today: dt.date, parent: QWidget | None = None) -> None:
         super().__init__("New lab case", parent)
         self.calendar = LabCalendar()
-        self.today = dt.date.today()
+        self.today = today  # the service's day (Session.today); set_calendar() brings it again with the lab list
         self.numbering = NumberingSystem.UNIVERSAL
         self.files: list[tuple[str, LabAttachment]] = []
 

@@ -99,7 +99,7 @@ class LabTab(QWidget):
             self.move_buttons[status] = button
             buttons.addWidget(button)
         buttons.addStretch(1)
-        self.form = CaseFormWidget()
+        self.form = CaseFormWidget(self.service.today)
         self.form.setEnabled(False)
 
         left = QWidget()

@@ -44,10 +44,10 @@ class PostingForm(QGroupBox):
 
     post_requested = Signal(object, str, object)  # PostingInput, posting key, ServiceRequest id | None
 
-    def __init__(self, catalog: Catalog, *, today: dt.date | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, catalog: Catalog, *, today: dt.date, parent: QWidget | None = None) -> None:
         super().__init__("Post completed work", parent)
         self.catalog = catalog
-        self.today = today or dt.date.today()
+        self.today = today  # the service's day (Session.today), never the wall clock
         self.numbering = NumberingSystem.UNIVERSAL
         self.key = str(uuid.uuid4())
         self.completes: str | None = None

@@ -9,7 +9,7 @@ the cache after each write, and again when a webhook or a sync says the plan cha
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
@@ -315,8 +315,11 @@ class PlanTab(QWidget):
 
     # --- writing ------------------------------------------------------------------------------------
 
-    def _run(self, op: plan_ops.MutationOp[TreatmentPlan], *, done: str) -> None:
+    def _run(self, op: plan_ops.MutationOp[TreatmentPlan], *, done: str,
+             then: Callable[[], None] | None = None) -> None:
         def ok(plan: TreatmentPlan) -> None:
+            if then is not None:
+                then()
             self.plan_id = plan.id
             self.notice.setStyleSheet("")
             self.notice.setText(done)
@@ -350,7 +353,7 @@ class PlanTab(QWidget):
             parent=self, service=self.service, plan_id=self.plan_id, code=f.code.text(), tooth=f.tooth.text(),
             surfaces=f.surfaces.text(), phase=f.phase.value(), fee=f.fee.text(), priority=f.priority.currentData(),
             alternative_of=self.selected_item_id() if as_option else None, numbering=self.numbering),
-            done="Line added.")
+            done="Line added.", then=self.form.clear_line)
 
     def _on_from_chart(self) -> None:
         if self.plan_id is None or self.view is None:
@@ -452,3 +455,11 @@ class _LineForm(QGroupBox):
         name = (field or "").rsplit(".", 1)[-1]
         for key, w in self.fields.items():
             w.setStyleSheet("border: 2px solid #B00020;" if key == name else "")
+
+    def clear_line(self) -> None:
+        """After a line is added: empty code, tooth, surfaces and fee for the next one (phase and
+        priority stay, as the next line is usually in the same phase), the cursor back in Code."""
+        for w in self.fields.values():
+            w.clear()
+        self.mark_error(None)
+        self.code.setFocus()
