@@ -147,14 +147,27 @@ class UploadReport:
     offline: str | None = None  # why sending stopped, when it did
 
 
+_UPLOADERS: dict[Path, threading.Lock] = {}  # one upload run at a time per cache file, whichever service starts it
+_UPLOADERS_GUARD = threading.Lock()
+
+
+def _uploader_lock(cache_path: Path) -> threading.Lock:
+    with _UPLOADERS_GUARD:
+        return _UPLOADERS.setdefault(Path(cache_path).resolve(), threading.Lock())
+
+
 class ImagingService:
-    """Import, list, view and upload a patient's images. Safe to call from worker threads."""
+    """Import, list, view and upload a patient's images. Safe to call from worker threads.
+
+    Several services on one cache (the window's, which sends what an earlier run left waiting, and
+    the Imaging tab's) share one upload queue and one uploader: a second run started while one is
+    sending returns at once."""
 
     def __init__(self, session: Session, *, spool: Path | None = None, chunk_size: int = CHUNK_SIZE) -> None:
         self.session = session
         self.spool = spool or session.cache_path.parent / "imaging-spool"
         self.chunk_size = chunk_size
-        self._sending = threading.Lock()  # one uploader at a time per app
+        self._sending = _uploader_lock(session.cache_path)
 
     # --- importing -----------------------------------------------------------------------------
 

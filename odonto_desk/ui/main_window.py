@@ -52,6 +52,7 @@ from odonto_desk.ui.tasks import TaskManager
 if TYPE_CHECKING:  # types only: the services load after the first paint of a cold start
     from odonto_desk.services.chart import ChartView
     from odonto_desk.services.first_frame import FirstFrame
+    from odonto_desk.services.imaging import ImagingService
     from odonto_desk.services.sync import ConflictRow, SyncBadge
 
 # What the first frame imports on a worker thread before the window attaches its services.
@@ -93,6 +94,7 @@ class MainWindow(QMainWindow):
         self.attached = False  # the services are loaded (at once, or after the first frame)
         self._pending_sync: tuple[object | None] | None = None  # start_sync() asked before attaching
         self.first_frame: FirstFrame | None = None  # shown until the real chart replaces it
+        self._imaging: ImagingService | None = None  # sends waiting images while the Imaging tab is not built
         self.webhook_patient.connect(self._on_webhook_patient)  # queued: runs on the UI thread
         self.undo_stack = QUndoStack(self)
         self.numbering = NumberingSystem(settings.get("setting/numbering"))
@@ -460,7 +462,28 @@ class MainWindow(QMainWindow):
         self._show_badge(badge)
         self.refresh_patients()
         self.reload_tabs()
+        self._resume_uploads()
         self.synced.emit(badge)
+
+    def _resume_uploads(self) -> None:
+        """Send images an earlier run left waiting, even if the Imaging tab is never opened.
+
+        Once the tab is built it sends and shows its own progress; both use one queue and one uploader.
+        """
+        if self.patient_tabs["Imaging"].built:  # type: ignore[attr-defined]
+            return
+        from odonto_desk.services.imaging import ImagingService
+        from odonto_desk.ui.ops import imaging as imaging_ops
+
+        if self._imaging is None:
+            self._imaging = ImagingService(self.session)
+
+        def done(report: object) -> None:
+            sent = len(report.sent)  # type: ignore[attr-defined]
+            if sent:
+                self.statusBar().showMessage(f"{sent} image(s) left waiting by an earlier session sent.", 8000)
+
+        imaging_ops.upload_pending(parent=self, service=self._imaging).success(done).run(self.tasks)
 
     def tab(self, name: str) -> QWidget:
         """The patient tab called ``name`` ("Perio", "Plan"…), built now if it was not yet."""

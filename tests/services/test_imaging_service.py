@@ -126,6 +126,18 @@ def test_a_dicom_panoramic_is_checked_spooled_and_queued_with_an_audit_row(sessi
     assert "pano.dcm" not in audit[0].summary and "Pano 2026" not in audit[0].summary  # no names in the trail
 
 
+def test_two_services_on_one_cache_share_one_uploader(session, tmp_path):
+    """The window sends waiting images and so does the Imaging tab: never both at once on one queue."""
+    window_service, tab_service = ImagingService(session), ImagingService(session)
+    tab_service.import_image(RIVERA, make_dicom(tmp_path / "pano.dcm"))
+    with window_service._sending:  # the window's run is sending
+        report = tab_service.upload_pending()
+    assert report.sent == () and report.waiting == 1
+    assert tab_service.jobs()[0].state == UploadState.WAITING
+    report = tab_service.upload_pending()  # once the other run is done, this one sends
+    assert len(report.sent) == 1 and window_service.jobs()[0].state == UploadState.SENT
+
+
 @pytest.mark.parametrize("make_bad", ["truncated", "text", "jpeg2000", "no-pixels", "png-cut", "empty"])
 def test_a_corrupt_or_unsupported_file_is_refused_with_a_reason_and_changes_nothing(session, tmp_path, make_bad):
     path = tmp_path / "bad.dcm"

@@ -235,3 +235,15 @@ def test_the_progress_bar_follows_each_chunk_sent_to_the_end(qtbot, window, sess
     assert all(visible for _, _, visible, _ in seen[1:])  # shown from the first chunk on
     assert seen[-1][3] == f"Sending image: {size // 1024:,} of {size // 1024:,} kB"
     assert not tab.progress.isVisible()  # hidden once the upload is done
+
+
+def test_an_upload_left_waiting_is_sent_after_a_sync_without_opening_the_imaging_tab(qtbot, request, session,
+                                                                                    tmp_path):
+    ImagingService(session).import_image(RIVERA, make_dicom(tmp_path / "p.dcm", panoramic_pixels(50, 90)))
+    window = request.getfixturevalue("window")
+    with qtbot.waitSignal(window.synced, timeout=20_000):
+        window.sync_now()
+    qtbot.waitUntil(lambda: ImagingService(session).jobs()[0].state == UploadState.SENT, timeout=15_000)
+    assert not window.patient_tabs["Imaging"].built  # the tab (and what it imports) was never built
+    qtbot.waitUntil(lambda: "1 image(s) left waiting by an earlier session sent" in
+                    window.statusBar().currentMessage(), timeout=5000)
