@@ -9,6 +9,7 @@ import httpx
 
 TODAY = dt.date(2026, 11, 25)  # the day the UI and service tests run "on"
 DENTIST_KEY = "apx_sandbox_dentist_key"
+ADMIN_KEY = "apx_sandbox_admin_key"  # the reference server's published admin key: sees every patient
 GPID = "APX-1A2B3C4D"  # the GPID of tests/data/fhir-examples/patient.json
 
 
@@ -125,3 +126,18 @@ def processes_mentioning(text: str) -> list[tuple[int, str]]:
         if text in cmdline:
             found.append((int(entry.name), cmdline.strip()))
     return found
+
+
+def admin_client(url: str, **kw):  # -> ApexClient
+    """A client with the admin key and short retry back-off, to look at (and change) the server directly."""
+    from odonto_desk.api.auth import ApiKey
+    from odonto_desk.api.client import ApexClient
+
+    kw.setdefault("backoff_base", 0.01)
+    return ApexClient(url, credentials=ApiKey(ADMIN_KEY), **kw)
+
+
+def proxied_client(proxy, **kw):  # -> ApexClient
+    """An admin client behind a FaultProxy, one connection per request, so ``proxy.down()`` cuts it at once."""
+    transport = httpx.HTTPTransport(limits=httpx.Limits(max_keepalive_connections=0))
+    return admin_client(proxy.url, transport=transport, **kw)

@@ -12,8 +12,7 @@ import time
 
 import httpx
 import pytest
-from helpers import GPID
-from proxy import FaultProxy
+from helpers import ADMIN_KEY, GPID, admin_client, proxied_client
 
 from odonto_desk.api.auth import ApiKey
 from odonto_desk.api.client import ApexClient
@@ -28,37 +27,10 @@ from odonto_desk.store.cache import Cache
 from odonto_desk.store.sync import TYPES, SyncEngine, build_transaction, same_content
 
 USER, ROLE = "dr.lee", "dentist"
-ADMIN_KEY = "apx_sandbox_admin_key"
 OPEN = ("pending", "sending", "conflict")
 
 
 # --- set-up ----------------------------------------------------------------------------------------
-
-
-def make_client(url: str, **kw) -> ApexClient:
-    kw.setdefault("backoff_base", 0.01)
-    return ApexClient(url, credentials=ApiKey(ADMIN_KEY), **kw)
-
-
-def proxied(proxy: FaultProxy, **kw) -> ApexClient:
-    """A client behind the proxy that opens a connection per request, so ``proxy.down()`` cuts it at once."""
-    transport = httpx.HTTPTransport(limits=httpx.Limits(max_keepalive_connections=0))
-    return make_client(proxy.url, transport=transport, **kw)
-
-
-@pytest.fixture
-def apex(sandbox):
-    """A direct client, to look at (and change) the server behind the engine's back."""
-    c = make_client(sandbox.base_url)
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def proxy(sandbox):
-    p = FaultProxy(sandbox.host, sandbox.port)
-    yield p
-    p.close()
 
 
 @pytest.fixture
@@ -158,7 +130,7 @@ def test_same_content_ignores_only_server_bookkeeping():
 def test_a_chart_mark_made_offline_arrives_once_under_the_servers_ids(apex, proxy, cache_file, load_example,
                                                                        transactions):
     cache = cache_file()
-    engine = SyncEngine(cache, proxied(proxy), transactions=transactions)
+    engine = SyncEngine(cache, proxied_client(proxy), transactions=transactions)
     proxy.down()
     patient = cache.create(patient_json(load_example), USER, ROLE, gpid=GPID)
     local = cache.create(mark(patient["id"], note="offline mark"), USER, ROLE, gpid=GPID)
@@ -193,7 +165,7 @@ def test_a_hundred_offline_edits_arrive_exactly_once_and_in_order(apex, proxy, c
     for pid, g in zip(pids, gpids, strict=True):
         apex.create(mark(pid, note="from the server"), gpid=g)
     cache = cache_file()
-    engine = SyncEngine(cache, proxied(proxy))
+    engine = SyncEngine(cache, proxied_client(proxy))
     assert engine.run_once().pull.fetched == 6
 
     proxy.down()
@@ -245,7 +217,7 @@ def test_lost_answers_during_a_push_make_no_duplicates(sandbox, apex, proxy, cac
     existing = apex.create(mark(pid, note="v1"), gpid=GPID)
     cache = cache_file()
     # No client retries: every lost answer reaches the engine, which must repeat the request safely.
-    engine = SyncEngine(cache, proxied(proxy, retries=0), transactions=transactions)
+    engine = SyncEngine(cache, proxied_client(proxy, retries=0), transactions=transactions)
     engine.pull()
     made = [cache.create(mark(pid, tooth=str(t), note=f"new {t}"), USER, ROLE, gpid=GPID) for t in (3, 14, 19)]
     for _ in range(3):  # the creates land, their answers do not
@@ -273,7 +245,7 @@ def test_an_edit_queued_behind_an_unconfirmed_create_follows_it_to_the_servers_i
                                                                                  load_example):
     pid = apex.create(patient_json(load_example), gpid=GPID)["id"]
     cache = cache_file()
-    engine = SyncEngine(cache, proxied(proxy), transactions=False)
+    engine = SyncEngine(cache, proxied_client(proxy), transactions=False)
     engine.pull()
     proxy.down()
     made = cache.create(mark(pid, note="first"), USER, ROLE, gpid=GPID)
@@ -300,7 +272,7 @@ def test_two_clients_editing_the_same_resource_get_a_conflict_and_resolve_it(san
     pid = apex.create(patient_json(load_example), gpid=GPID)["id"]
     cid = apex.create(mark(pid, note="v1"), gpid=GPID)["id"]
     a, b = cache_file("a.sqlite"), cache_file("b.sqlite")
-    ea, eb = SyncEngine(a, make_client(sandbox.base_url)), SyncEngine(b, make_client(sandbox.base_url))
+    ea, eb = SyncEngine(a, admin_client(sandbox.base_url)), SyncEngine(b, admin_client(sandbox.base_url))
     ea.run_once()
     eb.run_once()
 
@@ -341,7 +313,7 @@ def test_a_transaction_refused_for_one_stale_edit_sends_the_rest_and_holds_only_
     pid = apex.create(patient_json(load_example), gpid=GPID)["id"]
     first, second = (apex.create(mark(pid, tooth=t, note="v1"), gpid=GPID) for t in ("2", "3"))
     cache = cache_file()
-    engine = SyncEngine(cache, make_client(sandbox.base_url), transactions=True)
+    engine = SyncEngine(cache, admin_client(sandbox.base_url), transactions=True)
     engine.pull()
     apex.update(with_note(first, "changed on the server"), gpid=GPID, version=1)
     cache.edit(with_note(cache.get("Condition", first["id"]), "mine"), USER, ROLE, gpid=GPID)
@@ -358,7 +330,7 @@ def test_a_transaction_refused_for_one_stale_edit_sends_the_rest_and_holds_only_
 def test_a_rejected_edit_is_reported_and_does_not_block_the_queue(sandbox, apex, cache_file, load_example):
     pid = apex.create(patient_json(load_example), gpid=GPID)["id"]
     cache = cache_file()
-    engine = SyncEngine(cache, make_client(sandbox.base_url))
+    engine = SyncEngine(cache, admin_client(sandbox.base_url))
     engine.pull()
     bad = mark(pid, note="bad")
     bad["bodySite"][0]["coding"][0]["code"] = "33"  # not a tooth: the server refuses it
@@ -384,7 +356,7 @@ def test_pull_pages_through_everything_then_fetches_only_what_changed(sandbox, a
                   "entry": [{"resource": mark(pid, tooth=str(1 + n % 32), note=f"n{n}"),
                              "request": {"method": "POST", "url": "Condition"}} for n in range(start, start + 83)]}
         apex.transaction(bundle, gpid=GPID)
-    client = make_client(sandbox.base_url)
+    client = admin_client(sandbox.base_url)
     cache = cache_file()
     engine = SyncEngine(cache, client, page_size=100)
     before = client.stats["requests"]
@@ -413,7 +385,7 @@ def test_a_malformed_resource_on_the_server_is_skipped_and_reported(sandbox, ape
     store.update("Condition", "wrong-type", {**mark(pid, tooth="6"), "resourceType": "Procedure"})
     apex.create(mark(pid, tooth="7", note="after the bad ones"), gpid=GPID)
     cache = cache_file()
-    engine = SyncEngine(cache, make_client(sandbox.base_url))
+    engine = SyncEngine(cache, admin_client(sandbox.base_url))
     report = engine.pull()
     assert sorted(s[1] for s in report.skipped) == ["bad id!", "wrong-type"]
     assert report.stored == 5 and report.stopped is None
@@ -445,7 +417,7 @@ def test_a_plain_fhir_server_works_too(sandbox, apex, cache_file, load_example):
 def test_a_429_storm_is_ridden_out_without_duplicates(tmp_path, cache_file, load_example):
     with start_in_thread(ServerConfig(db_path=tmp_path / "busy.sqlite", burst=5, per_second=5.0)) as srv:
         greedy = TokenBucket(per_second=1000.0, burst=1000)  # far above what the server allows
-        client = make_client(srv.base_url, limiter=greedy, retries=1)
+        client = admin_client(srv.base_url, limiter=greedy, retries=1)
         cache = cache_file()
         engine = SyncEngine(cache, client, types=("Patient", "Condition"), transactions=False)
         patient = cache.create(patient_json(load_example), USER, ROLE, gpid=GPID)
@@ -454,7 +426,7 @@ def test_a_429_storm_is_ridden_out_without_duplicates(tmp_path, cache_file, load
         report = sync_until_settled(engine, cache)
         assert client.stats["throttled"] > 0 and report.pull.stopped is None
         pid = cache.server_id_for("Patient", patient["id"])
-        notes = sorted(note_of(c) for c in server_conditions(make_client(srv.base_url), pid))
+        notes = sorted(note_of(c) for c in server_conditions(admin_client(srv.base_url), pid))
         assert notes == sorted(f"m{t}" for t in range(1, 13))
         assert len(cache.patient_resources(pid, ["Condition"])) == 12
 
@@ -468,7 +440,7 @@ SECRET = "sync-test-secret-0123456789"
 def test_a_webhook_pulls_the_plan_and_a_replay_is_not_applied_twice(sandbox, apex, cache_file, load_example):
     pid = apex.create(patient_json(load_example), gpid=GPID)["id"]
     cache = cache_file()
-    client = make_client(sandbox.base_url)
+    client = admin_client(sandbox.base_url)
     engine = SyncEngine(cache, client)
     engine.run_once()
     receiver = WebhookReceiver(lambda: [SECRET], engine.first_delivery, engine.on_webhook).start()
@@ -504,7 +476,7 @@ def test_a_webhook_pulls_the_plan_and_a_replay_is_not_applied_twice(sandbox, ape
 def test_the_background_loop_syncs_on_its_own_connection(sandbox, apex, cache_file, load_example):
     pid = apex.create(patient_json(load_example), gpid=GPID)["id"]
     cache = cache_file()
-    engine = SyncEngine(cache, make_client(sandbox.base_url), types=("Patient", "Condition"))
+    engine = SyncEngine(cache, admin_client(sandbox.base_url), types=("Patient", "Condition"))
     engine.start(interval=0.05)
     try:
         deadline = time.monotonic() + 10
@@ -530,11 +502,11 @@ def test_a_resource_deleted_on_the_server_is_marked_deleted_by_the_next_pull(tmp
     """Another client deletes two conditions; one of them has a local edit waiting here."""
     config = ServerConfig(db_path=tmp_path / "apex.sqlite", history_type=history_type)
     with start_in_thread(config) as srv:
-        other = make_client(srv.base_url)  # another desk
+        other = admin_client(srv.base_url)  # another desk
         pid = other.create(patient_json(load_example), gpid=GPID)["id"]
         gone, edited, kept = (other.create(mark(pid, t, note=f"server {t}"), gpid=GPID)["id"] for t in ("2", "3", "4"))
         cache = cache_file()
-        engine = SyncEngine(cache, make_client(srv.base_url), types=("Patient", "Condition"),
+        engine = SyncEngine(cache, admin_client(srv.base_url), types=("Patient", "Condition"),
                             delete_check_interval=0)
         assert engine.run_once().pull.stored == 4
         assert engine.pull().deleted == []  # nothing deleted yet: nothing marked

@@ -11,18 +11,16 @@ import datetime as dt
 import time
 
 import pytest
-from helpers import GPID
+from helpers import GPID, admin_client, proxied_client
 from proxy import FaultProxy
 from test_sync import (
     OPEN,
     ROLE,
     USER,
     history_versions,
-    make_client,
     mark,
     note_of,
     patient_json,
-    proxied,
     server_conditions,
     sync_until_settled,
     with_note,
@@ -36,20 +34,6 @@ from odonto_desk.sandbox.runner import start_in_thread
 from odonto_desk.services.sync import SyncBadge
 from odonto_desk.store.cache import Cache
 from odonto_desk.store.sync import SyncEngine
-
-
-@pytest.fixture
-def apex(sandbox):
-    c = make_client(sandbox.base_url)
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def proxy(sandbox):
-    p = FaultProxy(sandbox.host, sandbox.port)
-    yield p
-    p.close()
 
 
 @pytest.fixture
@@ -110,7 +94,7 @@ class Scenario:
 @pytest.mark.parametrize("transactions", [True, False], ids=["transaction", "per-item"])
 def test_responses_reset_mid_body_during_push_lose_and_double_nothing(apex, proxy, cache, load_example,
                                                                        transactions):
-    engine = SyncEngine(cache, proxied(proxy), types=("Patient", "Condition"), transactions=transactions)
+    engine = SyncEngine(cache, proxied_client(proxy), types=("Patient", "Condition"), transactions=transactions)
     scene = Scenario(apex, cache, engine, load_example)
     proxy.reset_mid_body(40, every=2)  # every other answer breaks off: POSTs, PUTs, the DELETE, the GETs
     pushes = 0
@@ -126,7 +110,7 @@ def test_responses_reset_mid_body_during_push_lose_and_double_nothing(apex, prox
 
 def test_a_pull_whose_pages_break_off_stores_each_page_once_and_resumes_after_the_last_one(apex, proxy, cache,
                                                                                            load_example):
-    engine = SyncEngine(cache, proxied(proxy), types=("Patient", "Condition"), page_size=2)
+    engine = SyncEngine(cache, proxied_client(proxy), types=("Patient", "Condition"), page_size=2)
     scene = Scenario(apex, cache, engine, load_example)
     sync_until_settled(engine, cache)
     for t in range(5, 12):  # seven new conditions from elsewhere: four pages of two
@@ -163,7 +147,7 @@ def test_a_pull_whose_pages_break_off_stores_each_page_once_and_resumes_after_th
 @pytest.mark.parametrize("transactions", [True, False], ids=["transaction", "per-item"])
 def test_server_errors_during_push_and_pull_converge_with_nothing_lost_or_doubled(apex, proxy, cache, load_example,
                                                                                   transactions, status):
-    engine = SyncEngine(cache, proxied(proxy), types=("Patient", "Condition"), transactions=transactions)
+    engine = SyncEngine(cache, proxied_client(proxy), types=("Patient", "Condition"), transactions=transactions)
     scene = Scenario(apex, cache, engine, load_example)
     for t in range(5, 8):
         made = apex.create(mark(scene.pid, str(t), note=f"elsewhere {t}"), gpid=GPID)
@@ -184,7 +168,7 @@ def test_server_errors_during_push_and_pull_converge_with_nothing_lost_or_double
 
 
 def test_a_slow_link_within_the_timeout_syncs_everything(apex, proxy, cache, load_example):
-    engine = SyncEngine(cache, proxied(proxy, timeout=2.0), types=("Patient", "Condition"), transactions=False)
+    engine = SyncEngine(cache, proxied_client(proxy, timeout=2.0), types=("Patient", "Condition"), transactions=False)
     scene = Scenario(apex, cache, engine, load_example)
     proxy.latency(0.03)  # each chunk, either way
     started = time.perf_counter()
@@ -196,7 +180,7 @@ def test_a_slow_link_within_the_timeout_syncs_everything(apex, proxy, cache, loa
 @pytest.mark.parametrize("transactions", [True, False], ids=["transaction", "per-item"])
 def test_a_link_slower_than_the_timeout_stops_the_sync_and_it_drains_once_the_link_is_fast(apex, proxy, cache,
                                                                                          load_example, transactions):
-    client = proxied(proxy, timeout=0.25, retries=1)
+    client = proxied_client(proxy, timeout=0.25, retries=1)
     engine = SyncEngine(cache, client, types=("Patient", "Condition"), transactions=transactions)
     scene = Scenario(apex, cache, engine, load_example)
     proxy.latency(0.4)  # the request still reaches the server (and is written); its answer comes too late
@@ -234,7 +218,7 @@ def _tokens(srv) -> int:
 def test_tokens_expiring_mid_push_and_mid_pull_are_renewed_and_nothing_is_lost_or_doubled(short_tokens, cache,
                                                                                         load_example, clock):
     srv, proxy = short_tokens, short_tokens.proxy
-    apex = make_client(srv.base_url)  # an API key: looks at the server without tokens
+    apex = admin_client(srv.base_url)  # an API key: looks at the server without tokens
     creds = ClientCredentials(f"{proxy.url}/oauth/token", "demo-admin", "sandbox-secret-admin")
     if clock == "expiry-found-by-401":
         # A monotonic clock stands still while a laptop is suspended: the client believes its token
