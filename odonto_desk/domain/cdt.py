@@ -357,20 +357,24 @@ def _int_cell(value: str, column: str, row: int, errors: list[RowError], lo: int
     return n
 
 
-def parse_catalog_csv(text: str) -> CatalogImport:
+def parse_catalog_csv(text: str, *, delimiter: str | None = None) -> CatalogImport:
     """Read a practice's code list. Only ``code`` is required; see ``CSV_COLUMNS``.
 
-    Each bad row is reported with its line, column and reason and left out; good rows are kept,
-    so the caller can show every problem at once and decide whether to import.
+    The delimiter (comma, semicolon or tab, as spreadsheets export) is guessed unless given. Each bad
+    row is reported with its line, column and reason and left out; good rows are kept, so the caller
+    can show every problem at once and decide whether to import.
     """
     result = CatalogImport()
     if text.startswith("\ufeff"):
         text = text[1:]
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel  # type: ignore[assignment]
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    if delimiter is not None:
+        reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    else:
+        try:
+            dialect: type[csv.Dialect] = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+        except csv.Error:
+            dialect = csv.excel
+        reader = csv.DictReader(io.StringIO(text), dialect=dialect)
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     if "code" not in header:
         result.errors.append(RowError(1, "code", "the header has no 'code' column"))
@@ -453,7 +457,7 @@ def demo_catalog() -> Catalog:
     from importlib import resources
 
     text = resources.files("odonto_desk.domain").joinpath("cdt_demo.csv").read_text(encoding="utf-8")
-    result = parse_catalog_csv(text)
+    result = parse_catalog_csv(text, delimiter=",")  # ours: no need to guess (guessing is most of the read)
     if result.errors:  # a shipped file that does not parse is a bug, not user input
         raise RuntimeError("; ".join(map(str, result.errors)))
     return Catalog(result.entries)

@@ -128,12 +128,13 @@ class MainWindow(QMainWindow):
         self.alerts_label.setStyleSheet(ALERT_STYLE)
         self.alerts_label.setAccessibleName("Medical alerts")
         self.alerts_label.hide()
-        self.chart_tab = ChartTab(None, self.tasks, self.undo_stack, catalog or demo_catalog())
+        catalog = catalog or demo_catalog()
+        self.chart_tab = ChartTab(None, self.tasks, self.undo_stack, catalog)
         self.chart_tab.set_numbering(self.numbering)
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Patient tabs")
         self.tabs.addTab(self.chart_tab, "&Chart")
-        context = TabContext(session, settings, self.tasks, self.undo_stack, catalog or demo_catalog(),
+        context = TabContext(session, settings, self.tasks, self.undo_stack, catalog,
                              self.numbering, status=lambda text: self.statusBar().showMessage(text, 8000))
         self.patient_tabs = {spec.name: build_tab(spec, context) for spec in TABS}
         for spec in TABS:
