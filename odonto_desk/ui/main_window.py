@@ -57,6 +57,8 @@ if TYPE_CHECKING:  # types only: the services load after the first paint of a co
 
 # What the first frame imports on a worker thread before the window attaches its services.
 FIRST_PAINT_WAIT_MS = 400
+_ACTIVITY = frozenset({QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress, QEvent.Type.Wheel})  # resets the idle lock
+_PAINT = QEvent.Type.Paint
 SERVICE_MODULES = ("odonto_desk.services.patients", "odonto_desk.services.chart", "odonto_desk.services.sync")
 
 PROBE_MS = 10_000
@@ -617,11 +619,12 @@ class MainWindow(QMainWindow):
             self._idle.start(minutes * 60_000)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if self._await_first_paint and event.type() == QEvent.Type.Paint and watched is self.chart_tab.odontogram:
+        kind = event.type()  # every event of the app passes here: keep it cheap
+        if kind in _ACTIVITY:
+            self._reset_idle()
+        elif self._await_first_paint and kind == _PAINT and watched is self.chart_tab.odontogram:
             self._await_first_paint = False  # the chart is being drawn: load the rest once it is on screen
             QTimer.singleShot(0, self._load_services)
-        if event.type() in (QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress, QEvent.Type.Wheel):
-            self._reset_idle()
         return False
 
     def closeEvent(self, event: QCloseEvent) -> None:
