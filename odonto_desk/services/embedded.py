@@ -45,6 +45,9 @@ class EmbeddedServer:
         self.log_path = self.data_dir / "embedded-server.log"
 
     def start(self) -> Server:
+        """Start the child process; a server already running is kept (each sign-in asks again)."""
+        if self._proc is not None and self._proc.poll() is None:
+            return self.server
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed with it
         self._proc = subprocess.Popen(

@@ -94,6 +94,7 @@ class MainWindow(QMainWindow):
         self.signed_out = False  # set by File ▸ Sign out: app.run asks who signs in next
         self.tasks = tasks or TaskManager(self)
         self.attached = False  # the services are loaded (at once, or after the first frame)
+        self._closed = False
         self._pending_sync: tuple[object | None] | None = None  # start_sync() asked before attaching
         self.first_frame: FirstFrame | None = None  # shown until the real chart replaces it
         self._imaging: ImagingService | None = None  # sends waiting images while the Imaging tab is not built
@@ -257,6 +258,8 @@ class MainWindow(QMainWindow):
         from odonto_desk.services.patients import PatientService
         from odonto_desk.services.sync import SyncService
 
+        if self._closed:
+            return  # signed out (or quit) before the services had loaded: nothing to start
         self.patients_service = PatientService(self.session)
         self.chart_service = ChartService(self.session)
         self.sync_service = SyncService(self.session)
@@ -628,6 +631,7 @@ class MainWindow(QMainWindow):
         return False
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self._closed = True
         QApplication.instance().removeEventFilter(self)  # type: ignore[union-attr]
         self._probe_timer.stop()
         self.tasks.drain(10_000)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from helpers import processes_mentioning
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
@@ -69,3 +70,4 @@ def test_sign_out_forgets_the_user_and_the_next_sign_in_gets_a_window_of_their_o
     after = Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     assert (after.get("persist/user"), after.get("persist/role")) == ("Sam Ortiz, RDH", "hygienist")
     assert after.get("persist/last_patient") != "demo-rivera"
+    assert processes_mentioning(str(tmp_path)) == []  # one embedded server for both sign-ins, stopped at exit
