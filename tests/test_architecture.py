@@ -21,3 +21,15 @@ def test_no_cdt_descriptor_list_is_committed():
     demo = (REPO / "odonto_desk" / "domain" / "cdt_demo.csv").read_text(encoding="utf-8").splitlines()
     assert len(demo) < 80
     assert not list(REPO.glob("**/cdt*full*.csv"))
+
+
+def test_test_modules_have_unique_names():
+    # The test folders are not packages: pytest imports each test file by its bare name, so two
+    # files called the same in different folders break collection of the whole run.
+    seen: dict[str, Path] = {}
+    clashes = []
+    for path in sorted((REPO / "tests").rglob("test_*.py")):
+        if path.name in seen:
+            clashes.append(f"{seen[path.name].relative_to(REPO)} and {path.relative_to(REPO)}")
+        seen.setdefault(path.name, path)
+    assert not clashes, "test files share a name: " + "; ".join(clashes)
