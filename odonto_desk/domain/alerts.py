@@ -11,7 +11,7 @@ import datetime as dt
 import enum
 from collections.abc import Iterable
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from odonto_desk.domain.errors import DomainError
 from odonto_desk.domain.people import DomainModel, new_id
@@ -39,7 +39,8 @@ class MedicalAlert(DomainModel):
     text: str
     kind: AlertKind = AlertKind.CONDITION
     recorded: dt.date | None = None
-    active: bool = True
+    active: bool = True  # False: resolved, or recorded by mistake (then ``entered_in_error`` too)
+    entered_in_error: bool = False  # never true of the patient: kept for the record, listed nowhere
 
     @field_validator("patient")
     @classmethod
@@ -67,6 +68,13 @@ class MedicalAlert(DomainModel):
             raise DomainError(f"recorded date {v.isoformat()} is in the future", field="recorded")
         return v
 
+    @field_validator("entered_in_error")
+    @classmethod
+    def _error(cls, v: bool, info: ValidationInfo) -> bool:
+        if v and info.data.get("active", True):
+            raise DomainError("an alert entered in error is not active")
+        return v
+
     @property
     def label(self) -> str:
         """The text as a header shows it: 'Latex allergy'."""
@@ -83,3 +91,35 @@ def header_order(alerts: Iterable[MedicalAlert]) -> list[MedicalAlert]:
     """Active alerts, allergies first (then premedication, medication, condition), stable within a kind."""
     live = [a for a in alerts if a.active]
     return sorted(live, key=lambda a: ALERT_ORDER.index(a.kind))
+
+
+def editor_order(alerts: Iterable[MedicalAlert]) -> list[MedicalAlert]:
+    """What the alerts editor lists: the active ones in header order, then the resolved ones, newest
+    first. Alerts entered in error were never true of the patient and are not listed."""
+    kept = [a for a in alerts if not a.entered_in_error]
+    resolved = sorted((a for a in kept if not a.active), key=lambda a: a.recorded or dt.date.min, reverse=True)
+    return header_order(kept) + resolved
+
+
+def check_new_alert(alert: MedicalAlert, existing: Iterable[MedicalAlert]) -> None:
+    """Refuse an alert the patient already has active (the same kind and text, in any case):
+    a header that says "latex allergy" twice reads as two things to know."""
+    same = next((a for a in existing if a.active and a.kind is alert.kind
+                 and a.text.casefold() == alert.text.casefold()), None)
+    if same is not None:
+        raise DomainError(f"{same.detail} is already listed", field="text")
+
+
+def resolved(alert: MedicalAlert) -> MedicalAlert:
+    """The alert no longer applies (the medication stopped): kept, shown as resolved."""
+    return alert.model_copy(update={"active": False, "entered_in_error": False})
+
+
+def reactivated(alert: MedicalAlert) -> MedicalAlert:
+    """A resolved alert applies again."""
+    return alert.model_copy(update={"active": True, "entered_in_error": False})
+
+
+def in_error(alert: MedicalAlert) -> MedicalAlert:
+    """The alert was recorded by mistake (the wrong patient): kept for the record, shown nowhere."""
+    return alert.model_copy(update={"active": False, "entered_in_error": True})

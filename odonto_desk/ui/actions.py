@@ -26,6 +26,7 @@ class ActionId(enum.StrEnum):
     FOCUS_COMMAND = "focus_command"
     FOCUS_CHART = "focus_chart"
     PREFERENCES = "preferences"
+    MEDICAL_ALERTS = "medical_alerts"
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ SPECS: dict[ActionId, ActionSpec] = {
     ActionId.FOCUS_CHART: ActionSpec("&Odontogram", "Select teeth with the keyboard", keys="Ctrl+D"),
     ActionId.PREFERENCES: ActionSpec("Pr&eferences…", "Numbering, server, idle lock, perio path and red thresholds",
                                      QKeySequence.StandardKey.Preferences, keys="Ctrl+,"),
+    ActionId.MEDICAL_ALERTS: ActionSpec("Medical &alerts…", "Record or resolve the patient's allergies, "
+                                        "medications, conditions and premedication needs", keys="Ctrl+Shift+A"),
 }
 
 

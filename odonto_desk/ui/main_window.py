@@ -19,6 +19,7 @@ from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QActionGroup, QCloseEvent, QPageLayout, QPageSize, QPainter, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
+    QDialog,
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
     QSplitter,
     QStackedWidget,
     QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -102,6 +104,7 @@ class MainWindow(QMainWindow):
         self.undo_stack = QUndoStack(self)
         self.numbering = NumberingSystem(settings.get("setting/numbering"))
         self.patient: PatientRow | None = None
+        self.alerts_dialog: QDialog | None = None  # Patient ▸ Medical alerts, while it is open
         self.setWindowTitle(f"Odonto Desk — {session.user.name} ({session.user.role.label})")
         self.setAccessibleName("Odonto Desk")
         self.resize(1360, 820)
@@ -144,7 +147,15 @@ class MainWindow(QMainWindow):
             self.tabs.addTab(self.patient_tabs[spec.name], spec.title)
         right = QWidget()
         rl = QVBoxLayout(right)
-        rl.addWidget(self.header)
+        # The header line, with the way to record alerts beside it (the alert line shows only active ones).
+        self.alerts_button = QToolButton()
+        self.alerts_button.setAccessibleName("Edit medical alerts")
+        self.alerts_button.setEnabled(False)  # until a patient's chart is open
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.header, 1)
+        top.addWidget(self.alerts_button, 0, Qt.AlignmentFlag.AlignVCenter)
+        rl.addLayout(top)
         rl.addWidget(self.alerts_label)
         rl.addWidget(self.tabs, 1)
         split = QSplitter()
@@ -291,6 +302,8 @@ class MainWindow(QMainWindow):
         edit.addSeparator()
         edit.addAction(a[ActionId.FOCUS_COMMAND])
         edit.addAction(a[ActionId.FOCUS_CHART])
+        patient = self.menuBar().addMenu("&Patient")
+        patient.addAction(a[ActionId.MEDICAL_ALERTS])
         view = self.menuBar().addMenu("&View")
         numbering = view.addMenu("Tooth &numbering")
         group = QActionGroup(self)
@@ -321,6 +334,9 @@ class MainWindow(QMainWindow):
         a[ActionId.CONFLICTS].triggered.connect(self.show_conflicts)
         a[ActionId.PREFERENCES].triggered.connect(self.show_preferences)
         a[ActionId.LOCK].triggered.connect(self.lock)
+        a[ActionId.MEDICAL_ALERTS].triggered.connect(self.edit_alerts)
+        a[ActionId.MEDICAL_ALERTS].setEnabled(False)
+        self.alerts_button.setDefaultAction(a[ActionId.MEDICAL_ALERTS])
         a[ActionId.SIGN_OUT].triggered.connect(self.sign_out)
         a[ActionId.QUIT].triggered.connect(self.close)
         a[ActionId.FOCUS_COMMAND].triggered.connect(lambda: self.chart_tab.command.edit.setFocus())
@@ -366,6 +382,9 @@ class MainWindow(QMainWindow):
         self.patient = row
         self.undo_stack.clear()
         frame, self.first_frame = self.first_frame, None
+        self.actions_by_id[ActionId.MEDICAL_ALERTS].setEnabled(False)  # again once this chart has loaded
+        if self.alerts_dialog is not None:
+            self.alerts_dialog.close()  # it was about the patient before
         if row is None:
             self.header.setText("<i>No patient open</i>")
             self._show_alerts(())
@@ -385,6 +404,27 @@ class MainWindow(QMainWindow):
             return  # a chart that finished loading after another patient was opened
         self._header(view.patient, planned=sum(1 for m in view.marks if m.status.value == "tp"),
                      unreadable=len(view.unreadable), alerts=view.alerts)
+        self.actions_by_id[ActionId.MEDICAL_ALERTS].setEnabled(True)
+
+    def edit_alerts(self) -> None:
+        """Patient ▸ Medical alerts: the editor, beside the window; the header follows each change."""
+        if self.patient is None or not self.attached or self.locked:
+            return
+        from odonto_desk.services.alerts import AlertService
+        from odonto_desk.ui.alerts import AlertsDialog
+
+        if self.alerts_dialog is not None:
+            self.alerts_dialog.close()
+        dialog = AlertsDialog(AlertService(self.session), self.tasks, self.patient.id, self.patient.name, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.changed.connect(self.chart_tab.reload)
+        dialog.finished.connect(lambda _r, d=dialog: self._alerts_closed(d))
+        self.alerts_dialog = dialog
+        dialog.open()
+
+    def _alerts_closed(self, dialog: QDialog) -> None:
+        if self.alerts_dialog is dialog:
+            self.alerts_dialog = None
 
     def _header(self, row: PatientRow, *, planned: int | None = None, unreadable: int = 0,
                 alerts: Sequence[_AlertShown] | None = None) -> None:
@@ -596,6 +636,8 @@ class MainWindow(QMainWindow):
     # --- lock ----------------------------------------------------------------------------------
 
     def lock(self) -> None:
+        if self.alerts_dialog is not None:
+            self.alerts_dialog.close()  # it shows patient data too
         self.lock_label.setText(f"Locked. Patient data is hidden.\n{self.session.user.name} "
                                 f"({self.session.user.role.label})")
         self.pages.setCurrentWidget(self.lock_page)

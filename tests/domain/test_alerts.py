@@ -6,7 +6,17 @@ import datetime as dt
 
 import pytest
 
-from odonto_desk.domain.alerts import MAX_ALERT_TEXT, AlertKind, MedicalAlert, header_order
+from odonto_desk.domain.alerts import (
+    MAX_ALERT_TEXT,
+    AlertKind,
+    MedicalAlert,
+    check_new_alert,
+    editor_order,
+    header_order,
+    in_error,
+    reactivated,
+    resolved,
+)
 from odonto_desk.domain.demo import demo_patients
 from odonto_desk.domain.errors import DomainError
 
@@ -57,3 +67,44 @@ def test_the_demo_patients_carry_their_alerts():
     assert [(a.kind, a.text) for a in by_id["demo-rivera"].alerts] == [(AlertKind.ALLERGY, "latex allergy")]
     assert by_id["demo-chen"].alerts == ()
     assert {a.kind for a in by_id["demo-haddad"].alerts} == {AlertKind.MEDICATION, AlertKind.PREMEDICATION}
+
+
+def test_an_alert_resolved_reactivated_or_entered_in_error_keeps_its_id_and_text():
+    a = MedicalAlert(patient="p", text="warfarin", kind="medication")
+    done = resolved(a)
+    assert (done.id, done.text, done.active, done.entered_in_error) == (a.id, "warfarin", False, False)
+    again = reactivated(done)
+    assert again.active and not again.entered_in_error and again == a
+    wrong = in_error(a)
+    assert not wrong.active and wrong.entered_in_error and wrong.id == a.id
+    assert reactivated(wrong) == a  # a mistake about a mistake is undone the same way
+
+
+def test_an_alert_cannot_be_both_active_and_entered_in_error():
+    with pytest.raises(DomainError) as err:
+        MedicalAlert(patient="p", text="latex", entered_in_error=True)
+    assert err.value.field == "entered_in_error" and "entered in error is not active" in err.value.message
+    assert MedicalAlert(patient="p", text="latex", active=False, entered_in_error=True).entered_in_error
+
+
+def test_the_editor_lists_active_alerts_first_then_resolved_ones_newest_first_and_never_mistakes():
+    alerts = [MedicalAlert(patient="p", text="old warfarin", kind="medication", active=False,
+                           recorded=dt.date(2015, 1, 1)),
+              MedicalAlert(patient="p", text="diabetes", kind="condition"),
+              MedicalAlert(patient="p", text="wrong chart", kind="allergy", active=False, entered_in_error=True),
+              MedicalAlert(patient="p", text="clopidogrel", kind="medication", active=False,
+                           recorded=dt.date(2020, 1, 1)),
+              MedicalAlert(patient="p", text="latex allergy", kind="allergy")]
+    assert [a.text for a in editor_order(alerts)] == ["latex allergy", "diabetes", "clopidogrel", "old warfarin"]
+    assert "wrong chart" not in [a.text for a in header_order(alerts)]
+
+
+def test_a_second_active_alert_of_the_same_kind_and_text_is_refused():
+    latex = MedicalAlert(patient="p", text="latex allergy", kind="allergy")
+    with pytest.raises(DomainError) as err:
+        check_new_alert(MedicalAlert(patient="p", text="Latex  Allergy", kind="allergy"), [latex])
+    assert err.value.field == "text" and "Allergy: latex allergy" in err.value.message
+    assert "already listed" in err.value.message
+    # the same words as another kind, or a resolved one, can be recorded again
+    check_new_alert(MedicalAlert(patient="p", text="latex allergy", kind="condition"), [latex])
+    check_new_alert(MedicalAlert(patient="p", text="latex allergy", kind="allergy"), [resolved(latex)])

@@ -93,3 +93,18 @@ def test_bad_alerts_from_the_server_name_the_element():
     with pytest.raises(FhirMappingError) as err:
         from_fhir({k: v for k, v in r.items() if k != "subject"})
     assert err.value.path == "Condition.subject"
+
+
+def test_an_alert_entered_in_error_has_no_clinical_status_and_round_trips():
+    wrong = LATEX.model_copy(update={"active": False, "entered_in_error": True})
+    r = to_fhir(wrong)
+    validate(r)
+    assert "clinicalStatus" not in r  # FHIR's con-5
+    assert r["verificationStatus"]["coding"][0]["code"] == "entered-in-error"
+    back = from_fhir(r)
+    assert back == wrong and not back.active and back.entered_in_error
+    # built on the server's copy: its other elements stay, the owned ones change
+    server = {**to_fhir(LATEX), "meta": {"versionId": "3"}, "note": [{"text": "from the medical history form"}]}
+    edited = to_fhir(wrong, base=server)
+    assert edited["note"] == server["note"] and edited["meta"] == {"versionId": "3"}
+    assert "clinicalStatus" not in edited and from_fhir(edited) == wrong

@@ -2,7 +2,8 @@
 
 A :class:`MedicalAlert` is a ``Condition`` on the problem list (category ``problem-list-item`` of
 HL7's condition-category) with a second category in our ``medical-alert-kind`` system, the alert
-text as ``code.text``, ``clinicalStatus`` active / inactive and ``recordedDate``. It has no
+text as ``code.text``, ``clinicalStatus`` active / inactive (none when its ``verificationStatus`` is entered-in-error) and
+``recordedDate``. It has no
 ``bodySite`` and no tooth extensions, so it is never read as a chart mark: the chart mapper does not
 accept it and :func:`odonto_desk.fhir.resources.chart.on_chart` skips a Condition on no tooth.
 
@@ -43,9 +44,11 @@ def is_medical_alert(r: Any) -> bool:
 def build_alert(a: MedicalAlert) -> Resource:
     return clean({
         "resourceType": "Condition", "id": a.id,
-        "clinicalStatus": {"coding": [{"system": codes.CONDITION_CLINICAL,
-                                       "code": "active" if a.active else "inactive"}]},
-        "verificationStatus": {"coding": [{"system": codes.CONDITION_VER_STATUS, "code": "confirmed"}]},
+        # FHIR's con-5: an entered-in-error Condition carries no clinical status.
+        "clinicalStatus": None if a.entered_in_error else {"coding": [{
+            "system": codes.CONDITION_CLINICAL, "code": "active" if a.active else "inactive"}]},
+        "verificationStatus": {"coding": [{"system": codes.CONDITION_VER_STATUS,
+                                           "code": "entered-in-error" if a.entered_in_error else "confirmed"}]},
         "category": [_PROBLEM_LIST, {"coding": [{"system": codes.CS_ALERT_KIND, "code": a.kind.value,
                                                  "display": a.kind.value.capitalize()}]}],
         "code": {"text": a.text},
@@ -72,6 +75,7 @@ def read_alert(r: Resource) -> MedicalAlert:
         MedicalAlert, "Condition", {"text": "code.text", "recorded": "recordedDate"},
         id=r.get("id"), patient=ref_id(r.get("subject"), "Patient", "Condition.subject", required=True),
         text=text, kind=kind, recorded=parse_date(r.get("recordedDate"), "Condition.recordedDate"), active=active,
+        entered_in_error=verification == "entered-in-error",
     )
 
 

@@ -1,0 +1,81 @@
+"""Recording medical alerts against the real cache and the reference server: audited, queued,
+synced, never deleted."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import TODAY
+
+from odonto_desk.domain.errors import DomainError
+from odonto_desk.services.alerts import AlertService
+from odonto_desk.services.chart import ChartService
+
+RIVERA, CHEN = "demo-rivera", "demo-chen"  # Rivera has a latex allergy; Chen has no alerts
+
+
+def test_an_added_alert_is_in_the_header_audited_queued_and_reaches_the_server(session):
+    service = AlertService(session, today=TODAY)
+    cache = session.cache()
+    queued = len(cache.outbox.pending_for_push())
+    alert = service.add(CHEN, "  penicillin  ", "allergy")
+    assert (alert.text, alert.kind.value, alert.recorded, alert.active) == ("penicillin", "allergy", TODAY, True)
+    assert [a.label for a in ChartService(session, today=TODAY).open(CHEN).alerts] == ["Penicillin"]
+    assert len(cache.outbox.pending_for_push()) == queued + 1
+    [row] = [e for e in cache.audit.entries() if e.id == alert.id]
+    assert (row.user, row.role, row.action, row.type) == ("Dr. Lee", "dentist", "created", "Condition")
+
+    assert session.sync().run_once().push.confirmed == 1
+    server_id = cache.server_id_for("Condition", alert.id)
+    on_server = session.client().read("Condition", server_id)
+    assert on_server["code"] == {"text": "penicillin"}
+    assert on_server["subject"]["reference"] == f"Patient/{CHEN}"
+
+
+def test_resolving_keeps_the_alert_listed_and_takes_it_off_the_header(session):
+    service = AlertService(session, today=TODAY)
+    [latex] = service.listed(RIVERA)
+    done = service.resolve(RIVERA, latex.id)
+    assert not done.active and not done.entered_in_error
+    assert ChartService(session, today=TODAY).open(RIVERA).alerts == ()
+    assert [(a.text, a.active) for a in service.listed(RIVERA)] == [("latex allergy", False)]
+    again = service.reactivate(RIVERA, latex.id)
+    assert again.active and [a.label for a in ChartService(session, today=TODAY).open(RIVERA).alerts] == [
+        "Latex allergy"]
+    # each change is a new local version over the server's copy, audited as changed
+    changes = [e for e in session.cache().audit.entries() if e.id == latex.id and e.action == "changed"]
+    assert len(changes) == 2
+
+
+def test_an_alert_entered_in_error_is_kept_in_the_record_but_listed_nowhere(session):
+    service = AlertService(session, today=TODAY)
+    [latex] = service.listed(RIVERA)
+    service.entered_in_error(RIVERA, latex.id)
+    assert service.listed(RIVERA) == []
+    kept = session.cache().get("Condition", latex.id)
+    assert kept is not None and kept["verificationStatus"]["coding"][0]["code"] == "entered-in-error"
+    assert "clinicalStatus" not in kept
+    assert session.sync().run_once().push.confirmed == 1
+    server = session.client().read("Condition", latex.id)
+    assert server["verificationStatus"]["coding"][0]["code"] == "entered-in-error"
+    service.reactivate(RIVERA, latex.id)  # and the mistake about a mistake is undone the same way
+    assert [a.text for a in service.listed(RIVERA)] == ["latex allergy"]
+
+
+def test_a_duplicate_or_bad_alert_is_refused_and_writes_nothing(session):
+    service = AlertService(session, today=TODAY)
+    cache = session.cache()
+    queued, audited = len(cache.outbox.pending_for_push()), len(cache.audit.entries())
+    with pytest.raises(DomainError, match="already listed"):
+        service.add(RIVERA, "Latex allergy", "allergy")
+    with pytest.raises(DomainError, match="needs its text"):
+        service.add(RIVERA, "   ", "allergy")
+    with pytest.raises(DomainError, match="at most 120"):
+        service.add(RIVERA, "x" * 121, "condition")
+    with pytest.raises(DomainError) as err:
+        service.add(RIVERA, "bees", "rumour")
+    assert err.value.field == "kind"
+    with pytest.raises(KeyError):
+        service.add("nobody", "latex", "allergy")
+    with pytest.raises(KeyError):
+        service.resolve(CHEN, service.listed(RIVERA)[0].id)  # another patient's alert
+    assert (len(cache.outbox.pending_for_push()), len(cache.audit.entries())) == (queued, audited)

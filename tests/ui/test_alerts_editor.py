@@ -1,0 +1,140 @@
+"""Patient ▸ Medical alerts: record, resolve and take back alerts; the header follows; bad input is
+refused inline and saves nothing."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from odonto_desk.fhir.resources.alerts import is_medical_alert
+from odonto_desk.ui.actions import ActionId
+
+
+def _open(qtbot, w, patient_id):
+    for i in range(w.patients.count()):
+        if w.patients.item(i).data(Qt.ItemDataRole.UserRole).id == patient_id:
+            w.patients.setCurrentRow(i)
+    qtbot.waitUntil(lambda: w.actions_by_id[ActionId.MEDICAL_ALERTS].isEnabled()
+                    and w.chart_tab.view is not None and w.chart_tab.view.patient.id == patient_id, timeout=5000)
+
+
+def _editor(qtbot, w):
+    w.actions_by_id[ActionId.MEDICAL_ALERTS].trigger()
+    qtbot.waitUntil(lambda: w.alerts_dialog is not None and w.alerts_dialog.isVisible(), timeout=3000)
+    return w.alerts_dialog
+
+
+def _alert_rows(session, patient_id):
+    return [r for r in session.cache().patient_resources(patient_id, ("Condition",)) if is_medical_alert(r)]
+
+
+def test_the_editor_is_off_until_a_chart_is_open(qtbot, window):
+    w = window
+    assert not w.actions_by_id[ActionId.MEDICAL_ALERTS].isEnabled() and not w.alerts_button.isEnabled()
+    _open(qtbot, w, "demo-chen")
+    assert w.alerts_button.isEnabled() and w.alerts_button.accessibleName() == "Edit medical alerts"
+
+
+def test_an_allergy_typed_in_the_editor_shows_in_the_header_and_is_queued(qtbot, window, session):
+    w = window
+    _open(qtbot, w, "demo-chen")
+    assert not w.alerts_label.isVisible()
+    dialog = _editor(qtbot, w)
+    qtbot.waitUntil(lambda: dialog.empty.isVisible(), timeout=3000)  # Chen has none yet
+    assert dialog.windowTitle() == "Medical alerts — Mia Chen"
+    dialog.kind.setCurrentIndex(dialog.kind.findData("allergy"))
+    qtbot.keyClicks(dialog.text, "penicillin")
+    qtbot.keyClick(dialog.text, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: dialog.list.topLevelItemCount() == 1, timeout=3000)
+    item = dialog.list.topLevelItem(0)
+    assert [item.text(c) for c in (0, 1, 3)] == ["Allergy", "Penicillin", "active"]
+    assert dialog.text.text() == "" and not dialog.empty.isVisible()
+    qtbot.waitUntil(lambda: w.alerts_label.text() == "⚠ Penicillin", timeout=5000)  # the header follows
+    [row] = _alert_rows(session, "demo-chen")
+    assert row["code"]["text"] == "penicillin"
+    assert any(e.type == "Condition" and e.id == row["id"] for e in session.cache().outbox.pending_for_push())
+
+
+def test_a_bad_or_duplicate_alert_is_refused_inline_and_saves_nothing(qtbot, window, session):
+    w = window
+    _open(qtbot, w, "demo-rivera")
+    dialog = _editor(qtbot, w)
+    qtbot.waitUntil(lambda: dialog.list.topLevelItemCount() == 1, timeout=3000)
+    before = len(_alert_rows(session, "demo-rivera"))
+    qtbot.keyClicks(dialog.text, "LATEX ALLERGY")  # kind allergy is first in the list
+    qtbot.mouseClick(dialog.add_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "already listed" in dialog.error.text(), timeout=3000)
+    assert dialog.error.text() == "Allergy: latex allergy (recorded 2011-06-02) is already listed"
+    assert dialog.text.text() == "LATEX ALLERGY"  # kept, to correct
+    dialog.text.clear()
+    qtbot.keyClick(dialog.text, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: "needs its text" in dialog.error.text(), timeout=3000)
+    qtbot.keyClicks(dialog.text, "x" * 130)
+    assert dialog.error.text() == ""  # typing clears the old reason
+    qtbot.keyClick(dialog.text, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: "at most 120 characters (130 given)" in dialog.error.text(), timeout=3000)
+    assert len(_alert_rows(session, "demo-rivera")) == before
+    assert dialog.list.topLevelItemCount() == 1
+
+
+def test_resolving_takes_the_alert_off_the_header_and_keeps_it_listed(qtbot, window, session):
+    w = window
+    _open(qtbot, w, "demo-rivera")
+    qtbot.waitUntil(lambda: w.alerts_label.isVisible(), timeout=5000)
+    dialog = _editor(qtbot, w)
+    qtbot.waitUntil(lambda: dialog.list.topLevelItemCount() == 1, timeout=3000)
+    assert not dialog.toggle_button.isEnabled()  # nothing selected
+    dialog.list.setCurrentItem(dialog.list.topLevelItem(0))
+    assert dialog.toggle_button.text() == "Mark &resolved"
+    qtbot.mouseClick(dialog.toggle_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.list.topLevelItem(0) is not None
+                    and dialog.list.topLevelItem(0).text(3) == "resolved", timeout=3000)
+    assert dialog.list.topLevelItem(0).font(1).strikeOut()  # reads as past without colour
+    qtbot.waitUntil(lambda: not w.alerts_label.isVisible(), timeout=5000)
+    assert dialog.toggle_button.text() == "Mark &active again"
+    qtbot.mouseClick(dialog.toggle_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: w.alerts_label.text() == "⚠ Latex allergy", timeout=5000)
+    [row] = _alert_rows(session, "demo-rivera")  # the same Condition each time, never a new one
+    assert row["clinicalStatus"]["coding"][0]["code"] == "active"
+
+
+def test_entered_in_error_asks_first_then_hides_the_alert_everywhere(qtbot, window, session):
+    w = window
+    _open(qtbot, w, "demo-rivera")
+    dialog = _editor(qtbot, w)
+    qtbot.waitUntil(lambda: dialog.list.topLevelItemCount() == 1, timeout=3000)
+    dialog.list.setCurrentItem(dialog.list.topLevelItem(0))
+    asked = []
+
+    def answer(button):
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox):
+            asked.append(box.text())
+            box.button(button).click()
+        else:
+            QTimer.singleShot(20, lambda: answer(button))
+
+    QTimer.singleShot(0, lambda: answer(QMessageBox.StandardButton.No))
+    qtbot.mouseClick(dialog.error_button, Qt.MouseButton.LeftButton)
+    assert asked and "latex allergy" in asked[0]
+    assert dialog.list.topLevelItemCount() == 1 and w.alerts_label.isVisible()  # "No" changed nothing
+    QTimer.singleShot(0, lambda: answer(QMessageBox.StandardButton.Yes))
+    qtbot.mouseClick(dialog.error_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.empty.isVisible(), timeout=3000)
+    qtbot.waitUntil(lambda: not w.alerts_label.isVisible(), timeout=5000)
+    [row] = _alert_rows(session, "demo-rivera")  # kept in the record
+    assert row["verificationStatus"]["coding"][0]["code"] == "entered-in-error"
+
+
+def test_the_lock_and_opening_another_patient_close_the_editor(qtbot, window):
+    w = window
+    _open(qtbot, w, "demo-rivera")
+    _editor(qtbot, w)
+    w.lock()
+    assert w.alerts_dialog is None  # patient data hidden with the window's
+    w.unlock_button.setFocus()
+    w.pages.setCurrentIndex(0)  # unlocked (the unlock dialog is tested elsewhere)
+    w.menuBar().setEnabled(True)
+    _editor(qtbot, w)
+    _open(qtbot, w, "demo-chen")
+    assert w.alerts_dialog is None
