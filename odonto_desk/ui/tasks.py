@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 log = logging.getLogger(__name__)
@@ -102,8 +103,23 @@ class Op(Generic[T]):
         return self
 
     def run(self, tasks: TaskManager) -> None:
-        tasks.submit(self._fn, self._on_success, self._on_failure or self._default_failure,
-                     serial=isinstance(self, MutationOp))
+        tasks.submit(self._fn, self._to_parent(self._on_success),
+                     self._to_parent(self._on_failure or self._default_failure), serial=isinstance(self, MutationOp))
+
+    def _to_parent(self, callback: Callable[[Any], None]) -> Callable[[Any], None]:
+        """The callback, unless the widget that started the op is gone by the time it ends (a dialog
+        closed while its list loaded): its callbacks would touch deleted widgets."""
+        parent = self._parent
+        if parent is None:
+            return callback
+
+        def call(value: Any) -> None:
+            if shiboken6.isValid(parent):
+                callback(value)
+            elif isinstance(value, Exception):
+                log.warning("op of a closed %s failed: %s: %s", type(parent).__name__, type(value).__name__, value)
+
+        return call
 
     def _default_failure(self, exc: Exception) -> None:
         from odonto_desk.ui.errors import show_error

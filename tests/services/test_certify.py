@@ -132,8 +132,12 @@ def test_all_twelve_items_pass_against_the_reference_server(sandbox, capsys):
 def test_a_server_that_ignores_if_match_fails_item_9(sandbox, proxies, capsys):
     proxy = HeaderProxy(sandbox.base_url, drop_request=("If-Match",))
     proxies.append(proxy)
-    code, items = run_json(capsys, proxy.url)
+    # Every item but 7: a raw burst past 80/s through this Python proxy, the server and the client
+    # all in one process falls short of 80/s on a loaded machine, so item 7 would fail for the
+    # machine, not the server. Item 7 through the proxy is the next test's.
+    code, items = run_json(capsys, proxy.url, "--only", ",".join(str(i) for i in TITLES if i != 7))
     assert failed(items) == {9}, items
+    assert set(items) == set(TITLES) - {7}
     assert "not 412" in items[9]["evidence"]
     assert code == 1
 
