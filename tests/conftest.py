@@ -66,15 +66,44 @@ def client_for(sandbox):
 
 
 # --- a seeded reference server per module, and a signed-in session on a copy of a synced cache -----
-# The server (demo patients seeded) and one synced cache are made once per module; each test gets
-# its own copy of that cache file (SQLite's backup API), so tests stay independent and fast.
+# Seeding the demo (some 2,700 validated resources) and syncing a cache from it take seconds, so they
+# are done once per test process (``demo_template``). Each module then gets a server of its own on a
+# copy of that seeded database, and a copy of the synced cache that matches it; each test gets its
+# own copy of that cache file. Copies use SQLite's backup API, so tests stay independent and fast.
+
+
+def sqlite_copy(src, dst) -> None:
+    import sqlite3
+
+    a, b = sqlite3.connect(src), sqlite3.connect(dst)
+    with b:
+        a.backup(b)
+    a.close()
+    b.close()
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory):
+    """(server database, cache) files: the demo seeded once, and a dentist's cache synced from it."""
+    folder = tmp_path_factory.mktemp("demo-template")
+    running = start_in_thread(ServerConfig(db_path=folder / "apex.sqlite"))
+    try:
+        seed_demo_if_empty(running.server)
+        s = Session(User("Dr. Lee", Role.DENTIST), Server(base_url=running.base_url), folder / "cache.sqlite",
+                    credentials=ApiKey(DENTIST_KEY))
+        s.sync().run_once()
+        s.close()
+    finally:
+        running.stop()
+    return folder / "apex.sqlite", folder / "cache.sqlite"
 
 
 @pytest.fixture(scope="module")
-def ui_server(tmp_path_factory):
+def ui_server(tmp_path_factory, demo_template):
+    """A seeded reference server of this module's own (what its tests write stays in the module)."""
     folder = tmp_path_factory.mktemp("apex")
+    sqlite_copy(demo_template[0], folder / "apex.sqlite")
     running = start_in_thread(ServerConfig(db_path=folder / "apex.sqlite"))
-    seed_demo_if_empty(running.server)
     try:
         yield running
     finally:
@@ -82,12 +111,10 @@ def ui_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def synced_cache(ui_server, tmp_path_factory):
+def synced_cache(ui_server, demo_template, tmp_path_factory):
+    """A cache synced from ``ui_server`` as it was seeded (made from the same seeded database)."""
     path = tmp_path_factory.mktemp("template") / "cache.sqlite"
-    s = Session(User("Dr. Lee", Role.DENTIST), Server(base_url=ui_server.base_url), path,
-                credentials=ApiKey(DENTIST_KEY))
-    s.sync().run_once()
-    s.close()
+    sqlite_copy(demo_template[1], path)
     return path
 
 
