@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from helpers import DENTIST_KEY, EXAMPLES_DIR, GPID, session_on, token_for
+from helpers import DENTIST_KEY, EXAMPLES_DIR, GPID, session_on, sqlite_copy, token_for
 from hypothesis import HealthCheck, settings
 
 from odonto_desk.api.auth import ApiKey
@@ -72,16 +72,6 @@ def client_for(sandbox):
 # own copy of that cache file. Copies use SQLite's backup API, so tests stay independent and fast.
 
 
-def sqlite_copy(src, dst) -> None:
-    import sqlite3
-
-    a, b = sqlite3.connect(src), sqlite3.connect(dst)
-    with b:
-        a.backup(b)
-    a.close()
-    b.close()
-
-
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory):
     """(server database, cache) files: the demo seeded once, and a dentist's cache synced from it."""
@@ -106,6 +96,17 @@ def ui_server(tmp_path_factory, demo_template):
     running = start_in_thread(ServerConfig(db_path=folder / "apex.sqlite"))
     try:
         yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def demo_server(tmp_path, demo_template):
+    """A seeded reference server for one test (its writes are its own), and how many resources it holds."""
+    sqlite_copy(demo_template[0], tmp_path / "apex-demo.sqlite")
+    running = start_in_thread(ServerConfig(db_path=tmp_path / "apex-demo.sqlite"))
+    try:
+        yield running, running.server.store.count()
     finally:
         running.stop()
 

@@ -141,3 +141,14 @@ def proxied_client(proxy, **kw):  # -> ApexClient
     """An admin client behind a FaultProxy, one connection per request, so ``proxy.down()`` cuts it at once."""
     transport = httpx.HTTPTransport(limits=httpx.Limits(max_keepalive_connections=0))
     return admin_client(proxy.url, transport=transport, **kw)
+
+
+def sqlite_copy(src: Path, dst: Path) -> None:
+    """Copy a SQLite database file with SQLite's backup API (safe even while it is open elsewhere)."""
+    import sqlite3
+
+    a, b = sqlite3.connect(src), sqlite3.connect(dst)
+    with b:
+        a.backup(b)
+    a.close()
+    b.close()

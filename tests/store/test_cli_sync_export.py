@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 
 from odonto_desk.cli import main
 from odonto_desk.sandbox.runner import free_port
-from odonto_desk.sandbox.seed import seed_demo_if_empty
 from odonto_desk.services.session import SECRET_SERVICE
 from odonto_desk.store.cache import Cache
 from odonto_desk.store.export import LOCAL_DIR, MANIFEST, _file_for
@@ -39,9 +38,9 @@ def private_config(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture
-def demo(sandbox):
-    """The sandbox with the demo patients, and how many resources that is."""
-    return sandbox, seed_demo_if_empty(sandbox.server)
+def demo(demo_server):
+    """A server with the demo patients, and how many resources that is."""
+    return demo_server
 
 
 def run(capsys, *argv: str) -> tuple[int, dict | None, str]:
