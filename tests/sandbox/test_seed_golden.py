@@ -10,8 +10,8 @@ import pytest
 from helpers import token_for
 
 from odonto_desk.fhir import codes
-from odonto_desk.fhir.validate import ODONTO_TYPES
-from odonto_desk.sandbox.seed import GOLDEN_NAME, golden_bundle, seed_demo_if_empty
+from odonto_desk.fhir.validate import ODONTO_TYPES, validate
+from odonto_desk.sandbox.seed import GOLDEN_NAME, demo_resources, golden_bundle, seed_demo_if_empty
 
 
 def _committed() -> dict:
@@ -79,6 +79,16 @@ def test_a_bundle_for_two_patients_needs_both_gpids(sandbox):
 @pytest.fixture
 def seeded(sandbox):
     return sandbox, seed_demo_if_empty(sandbox.server)
+
+
+def test_every_resource_the_seed_writes_validates(seeded):
+    # The seed does not validate (it took most of a first start): this is where its content is checked.
+    sandbox, written = seeded
+    resources = demo_resources(validated=False)
+    for r in resources:
+        validate(r)  # R4B structure and our code rules; raises naming the resource and element
+    assert written == len(resources) == sandbox.server.store.count()
+    assert len({(r["resourceType"], r["id"]) for r in resources}) == written
 
 
 def test_the_demo_seed_writes_once_and_the_charts_read(seeded):
