@@ -34,12 +34,18 @@ class AlertService:
         self.session = session
         self.patients = PatientService(session, today=today)
 
+    @property
+    def editable(self) -> bool:
+        """Whether this user's role may change alerts (Conditions) on the server."""
+        return self.session.may_write("Condition")
+
     def listed(self, patient_id: str) -> list[MedicalAlert]:
         """The patient's alerts as the editor lists them: active ones first, then resolved ones."""
         return editor_order(self._all(patient_id))
 
     def add(self, patient_id: str, text: str, kind: AlertKind | str) -> MedicalAlert:
         """Record a new alert, dated today; a duplicate or a bad text raises and writes nothing."""
+        self._check_role()
         self.patients.get(patient_id)  # KeyError for a patient not in the cache
         alert = MedicalAlert(patient=patient_id, text=text, kind=kind, recorded=self.patients.today)
         check_new_alert(alert, self._all(patient_id))
@@ -73,6 +79,7 @@ class AlertService:
 
     def _change(self, patient_id: str, alert_id: str,
                 change: Callable[[MedicalAlert], MedicalAlert]) -> MedicalAlert:
+        self._check_role()
         cache = self.session.cache()
         resource = cache.get("Condition", alert_id)
         if resource is None or not is_medical_alert(resource):
@@ -88,6 +95,13 @@ class AlertService:
         cache.edit(to_fhir(after, base=resource), user.name, user.role.value, gpid=self.patients.gpid(patient_id))
         self._wake()
         return after
+
+    def _check_role(self) -> None:
+        # Refused here rather than queued: the server would refuse the push, and the edit would wait
+        # in the outbox for a write that can never be made.
+        if not self.editable:
+            raise PermissionError(f"{self.session.user.role.label} cannot change medical alerts (the server "
+                                  "gives that role no write access to Conditions); ask a dentist")
 
     def _wake(self) -> None:
         with contextlib.suppress(Exception):  # no server configured: the outbox waits

@@ -125,6 +125,16 @@ class Session:
         """The practice's day: every service dates new work by it (a test or a replay fixes it)."""
         return self._today or dt.date.today()
 
+    def may_write(self, resource_type: str) -> bool:
+        """Whether this user's role asks the server for the scope to write ``resource_type``.
+
+        The server decides; this is what a screen uses to offer an edit it would refuse later (a
+        front-desk user changing a medical alert) as read-only, with the reason, instead."""
+        from odonto_desk.api.auth import ROLE_SCOPES
+
+        scopes = ROLE_SCOPES.get(_scope_role(self.user.role), ())
+        return f"system/{resource_type}.write" in scopes or "system/*.write" in scopes
+
     # --- per-thread cache ----------------------------------------------------------------------
 
     def cache(self) -> Cache:

@@ -118,6 +118,13 @@ class AlertsDialog(QDialog):
         self.toggle_button.clicked.connect(self.toggle)
         self.error_button.clicked.connect(self.mark_in_error)
         QShortcut(QKeySequence.StandardKey.New, self, activated=self.text.setFocus)
+        self.editable = service.editable
+        if not self.editable:  # the list is there to read; the reason stands where the field would be
+            for w in (self.kind, self.text, self.add_button):
+                w.setEnabled(False)
+            self.error.setText(f"{service.session.user.role.label}: read only. Medical alerts are changed "
+                               "by a dentist.")
+            self.error.setStyleSheet(f"color:{RESOLVED_GREY};")
         self._placeholder()
         self._update_buttons()
         self.text.setFocus()
@@ -206,7 +213,7 @@ class AlertsDialog(QDialog):
 
     def _refused(self, exc: Exception) -> None:
         self.add_button.setEnabled(True)
-        if isinstance(exc, DomainError | KeyError):
+        if isinstance(exc, DomainError | KeyError | PermissionError):
             why = exc.message if isinstance(exc, DomainError) else describe(exc)
             self.error.setText(why[:1].upper() + why[1:])  # the domain's reason, under the field; nothing saved
             self.text.setFocus()
@@ -218,6 +225,6 @@ class AlertsDialog(QDialog):
 
     def _update_buttons(self) -> None:
         alert = self.selected()
-        self.toggle_button.setEnabled(alert is not None)
-        self.error_button.setEnabled(alert is not None)
+        self.toggle_button.setEnabled(alert is not None and self.editable)
+        self.error_button.setEnabled(alert is not None and self.editable)
         self.toggle_button.setText("Mark &resolved" if alert is None or alert.active else "Mark &active again")

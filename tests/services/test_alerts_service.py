@@ -9,6 +9,7 @@ from helpers import TODAY
 from odonto_desk.domain.errors import DomainError
 from odonto_desk.services.alerts import AlertService
 from odonto_desk.services.chart import ChartService
+from odonto_desk.services.session import Role
 
 RIVERA, CHEN = "demo-rivera", "demo-chen"  # Rivera has a latex allergy; Chen has no alerts
 
@@ -79,3 +80,18 @@ def test_a_duplicate_or_bad_alert_is_refused_and_writes_nothing(session):
     with pytest.raises(KeyError):
         service.resolve(CHEN, service.listed(RIVERA)[0].id)  # another patient's alert
     assert (len(cache.outbox.pending_for_push()), len(cache.audit.entries())) == (queued, audited)
+
+
+@pytest.mark.parametrize("role", [Role.HYGIENIST, Role.FRONT_DESK])
+def test_a_role_the_server_would_refuse_reads_alerts_but_cannot_change_them(session_as, role):
+    service = AlertService(session_as(role, "Sam Ortiz"), today=TODAY)
+    assert not service.editable
+    [latex] = service.listed(RIVERA)
+    cache = service.session.cache()
+    queued = len(cache.outbox.pending_for_push())
+    with pytest.raises(PermissionError, match=r"cannot change medical alerts.*ask a dentist"):
+        service.add(CHEN, "penicillin", "allergy")
+    with pytest.raises(PermissionError):
+        service.resolve(RIVERA, latex.id)
+    assert len(cache.outbox.pending_for_push()) == queued and service.listed(RIVERA) == [latex]
+    assert AlertService(session_as(Role.DENTIST, "Dr. Lee"), today=TODAY).editable

@@ -138,3 +138,20 @@ def test_the_lock_and_opening_another_patient_close_the_editor(qtbot, window):
     _editor(qtbot, w)
     _open(qtbot, w, "demo-chen")
     assert w.alerts_dialog is None
+
+
+def test_a_front_desk_user_sees_the_alerts_read_only(qtbot, session_as, settings):
+    from odonto_desk.services.session import Role
+    from odonto_desk.ui.main_window import MainWindow
+
+    w = MainWindow(session_as(Role.FRONT_DESK, "Pat Reyes"), settings, sync=False)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.patients.count() == 3, timeout=5000)
+    _open(qtbot, w, "demo-rivera")
+    dialog = _editor(qtbot, w)
+    qtbot.waitUntil(lambda: dialog.list.topLevelItemCount() == 1, timeout=3000)
+    dialog.list.setCurrentItem(dialog.list.topLevelItem(0))
+    assert not dialog.text.isEnabled() and not dialog.add_button.isEnabled()
+    assert not dialog.toggle_button.isEnabled() and not dialog.error_button.isEnabled()
+    assert dialog.error.text() == "Front desk: read only. Medical alerts are changed by a dentist."
