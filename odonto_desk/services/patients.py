@@ -12,16 +12,16 @@ from odonto_desk.domain.errors import DomainError
 from odonto_desk.domain.people import Patient
 from odonto_desk.fhir.codes import GPID_SYSTEM
 from odonto_desk.fhir.errors import FhirMappingError
-from odonto_desk.fhir.resources.alerts import is_medical_alert, read_alert
+from odonto_desk.fhir.resources.alerts import PROBLEM_LIST_ITEM, is_medical_alert, read_alert
 from odonto_desk.fhir.resources.people import read_patient
 from odonto_desk.services.rows import PatientRow  # re-exported: the screens import it from here
 from odonto_desk.services.session import Session
 
 
-def patient_row(p: Patient, today: dt.date) -> PatientRow:
+def patient_row(p: Patient, today: dt.date, alerts: Iterable[MedicalAlert] = ()) -> PatientRow:
     listed = ", ".join(x for x in (p.name.family, " ".join(p.name.given)) if x)
     return PatientRow(p.id, p.name.display, listed, p.gpid, p.birth_date.isoformat() if p.birth_date else "",
-                      age_on(p.birth_date, today), p.gender.value)
+                      age_on(p.birth_date, today), p.gender.value, tuple(a.label for a in header_order(alerts)))
 
 
 def read_alerts(resources: Iterable[dict[str, Any]]) -> tuple[list[MedicalAlert], list[str]]:
@@ -70,10 +70,16 @@ class PatientService:
                      if i.get("system") == GPID_SYSTEM and i.get("value")), None)
 
     def _all(self) -> list[PatientRow]:
+        cache = self.session.cache()
+        # Every alert is a problem-list Condition: filtered in SQLite, not by parsing each chart mark.
+        alerts: dict[str, list[MedicalAlert]] = {}
+        for a in read_alerts(cache.of_type_containing("Condition", PROBLEM_LIST_ITEM))[0]:
+            alerts.setdefault(a.patient, []).append(a)
         out = []
-        for resource in self.session.cache().of_type("Patient"):
+        for resource in cache.of_type("Patient"):
             try:
-                out.append(patient_row(read_patient(resource), self.today))
+                patient = read_patient(resource)
+                out.append(patient_row(patient, self.today, alerts.get(patient.id, ())))
             except (DomainError, FhirMappingError):
                 continue  # a patient the server sent malformed is not listed (sync reported it)
         return out

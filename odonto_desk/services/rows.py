@@ -20,6 +20,7 @@ class PatientRow:
     birth_date: str
     age: int | None
     gender: str
+    alerts: tuple[str, ...] = ()  # active medical alerts as the header shows them, allergies first
 
     def matches(self, words: list[str]) -> bool:
         hay = f"{self.name} {self.gpid} {self.birth_date}".lower()

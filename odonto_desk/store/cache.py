@@ -243,6 +243,14 @@ class Cache:
                                     (rtype,)).fetchall()
         return [json.loads(text) for (text,) in rows if text is not None]
 
+    def of_type_containing(self, rtype: str, needle: str) -> list[Json]:
+        """Live resources of one type whose JSON text contains ``needle``: a cheap filter in SQLite
+        before parsing (the finder's medical alerts among every chart Condition)."""
+        rows = self.db.conn.execute(
+            "SELECT coalesce(local, raw) AS text FROM resource WHERE type = ? AND deleted = 0 "
+            "AND instr(coalesce(local, raw), ?) > 0", (rtype, needle)).fetchall()
+        return [json.loads(text) for (text,) in rows if text is not None]
+
     # --- local writes: resource + outbox + audit in one transaction -----------------------------
 
     def create(self, resource: Json, user: str, role: str, gpid: str | None = None) -> Json:

@@ -361,9 +361,14 @@ class MainWindow(QMainWindow):
         self.patients.clear()
         select = None
         for p in rows:
-            item = QListWidgetItem(f"{p.listed}\n{p.gpid} · born {p.birth_date or '?'}")
+            # ⚠ before the name of a patient with active medical alerts: seen before the chart is opened.
+            flag = "⚠ " if p.alerts else ""
+            item = QListWidgetItem(f"{flag}{p.listed}\n{p.gpid} · born {p.birth_date or '?'}")
             item.setData(Qt.ItemDataRole.UserRole, p)
-            item.setData(Qt.ItemDataRole.AccessibleTextRole, f"{p.name}, {p.gpid}, born {p.birth_date}")
+            said = f", medical alerts: {', '.join(p.alerts)}" if p.alerts else ""
+            item.setData(Qt.ItemDataRole.AccessibleTextRole, f"{p.name}, {p.gpid}, born {p.birth_date}{said}")
+            if p.alerts:
+                item.setToolTip("⚠ " + "\n⚠ ".join(p.alerts))
             self.patients.addItem(item)
             if p.id == current:
                 select = item
@@ -418,6 +423,7 @@ class MainWindow(QMainWindow):
         dialog = AlertsDialog(AlertService(self.session), self.tasks, self.patient.id, self.patient.name, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.changed.connect(self.chart_tab.reload)
+        dialog.changed.connect(self.refresh_patients)  # the finder's ⚠ follows too
         dialog.finished.connect(lambda _r, d=dialog: self._alerts_closed(d))
         self.alerts_dialog = dialog
         dialog.open()

@@ -95,3 +95,16 @@ def test_a_role_the_server_would_refuse_reads_alerts_but_cannot_change_them(sess
         service.resolve(RIVERA, latex.id)
     assert len(cache.outbox.pending_for_push()) == queued and service.listed(RIVERA) == [latex]
     assert AlertService(session_as(Role.DENTIST, "Dr. Lee"), today=TODAY).editable
+
+
+def test_the_finder_rows_carry_each_patients_active_alerts(session):
+    from odonto_desk.services.patients import PatientService
+
+    rows = {r.id: r.alerts for r in PatientService(session, today=TODAY).find()}
+    assert rows == {RIVERA: ("Latex allergy",), CHEN: (),
+                    "demo-haddad": ("Premedicate: joint replacement", "Anticoagulant (warfarin)")}
+    service = AlertService(session, today=TODAY)
+    service.resolve(RIVERA, service.listed(RIVERA)[0].id)
+    service.add(CHEN, "asthma", "condition")
+    rows = {r.id: r.alerts for r in PatientService(session, today=TODAY).find()}
+    assert rows[RIVERA] == () and rows[CHEN] == ("Asthma",)

@@ -155,3 +155,24 @@ def test_a_front_desk_user_sees_the_alerts_read_only(qtbot, session_as, settings
     assert not dialog.text.isEnabled() and not dialog.add_button.isEnabled()
     assert not dialog.toggle_button.isEnabled() and not dialog.error_button.isEnabled()
     assert dialog.error.text() == "Front desk: read only. Medical alerts are changed by a dentist."
+
+
+def test_the_finder_flags_patients_with_alerts_and_follows_the_editor(qtbot, window):
+    w = window
+
+    def listed():
+        return {w.patients.item(i).data(Qt.ItemDataRole.UserRole).id: w.patients.item(i) for i in
+                range(w.patients.count())}
+
+    items = listed()
+    assert items["demo-rivera"].text().startswith("⚠ Rivera, Jordan")
+    assert items["demo-rivera"].toolTip() == "⚠ Latex allergy"
+    assert "medical alerts: Latex allergy" in items["demo-rivera"].data(Qt.ItemDataRole.AccessibleTextRole)
+    assert items["demo-haddad"].text().startswith("⚠ Haddad")
+    assert items["demo-chen"].text().startswith("Chen, Mia") and not items["demo-chen"].toolTip()
+    _open(qtbot, w, "demo-chen")
+    dialog = _editor(qtbot, w)
+    qtbot.keyClicks(dialog.text, "penicillin")
+    qtbot.keyClick(dialog.text, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: listed()["demo-chen"].text().startswith("⚠ Chen, Mia"), timeout=5000)
+    assert w.patient is not None and w.patient.id == "demo-chen"  # the open chart stays open
