@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import logging
-import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -93,6 +91,8 @@ def _b64(data: bytes) -> str:
 
 def encode(pin: str, params: ScryptParams = DEFAULT_PARAMS, salt: bytes | None = None) -> str:
     """``scrypt$n$r$p$salt$hash`` (base64): the one value stored per user."""
+    import secrets  # here, not at start: a start without a PIN hashes nothing
+
     salt = secrets.token_bytes(SALT_BYTES) if salt is None else salt
     return "$".join((SCHEME, str(params.n), str(params.r), str(params.p), _b64(salt),
                      _b64(params.derive(pin, salt))))
@@ -111,6 +111,8 @@ def _decode(stored: str) -> tuple[ScryptParams, bytes, bytes] | None:
 
 def matches(stored: str, pin: str) -> bool:
     """Whether ``pin`` hashes to ``stored``, compared in constant time."""
+    import hmac
+
     decoded = _decode(stored)
     if decoded is None:
         log.warning("a stored unlock PIN is not in a format this version reads; it matches nothing")
