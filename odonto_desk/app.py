@@ -5,6 +5,10 @@ reference server (when no server is configured) starts in the background and syn
 answers. ``ODONTO_DESK_DATA`` overrides the data folder (tests, benchmarks, a portable install);
 without it the folder is the platform's user data folder (``$XDG_DATA_HOME/odonto-desk`` on Linux).
 ``smoke_png`` is ``odonto-desk --smoke-test OUT.png`` (see ``ui/smoke.py``).
+
+A user with an unlock PIN on this workstation (``services/pins.py``) gets the window locked, asking
+for it: at every start when remembered, and right after signing in by name. Whether the remembered
+user has one is read from the settings' note, so a start without a PIN never loads the keyring.
 """
 
 from __future__ import annotations
@@ -14,6 +18,11 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from odonto_desk.services.pins import PinStore
+    from odonto_desk.ui.settings import Settings
 
 
 def data_dir() -> Path:
@@ -35,7 +44,9 @@ def cache_file(folder: Path, server_url: str) -> Path:
 SMOKE_USER = "Smoke Test"  # the smoke test's demo dentist; never remembered as the signed-in user
 
 
-def run(argv: Sequence[str] | None = None, *, smoke_png: str | None = None, smoke_timeout: float = 120.0) -> int:
+def run(argv: Sequence[str] | None = None, *, smoke_png: str | None = None, smoke_timeout: float = 120.0,
+        pins: PinStore | None = None) -> int:
+    """The app until it quits; ``pins`` is the unlock PIN store (default: the OS keyring or private file)."""
     import time
 
     started = time.perf_counter()
@@ -53,8 +64,11 @@ def run(argv: Sequence[str] | None = None, *, smoke_png: str | None = None, smok
     # pydantic looks for plugins by scanning every installed distribution's entry points when the
     # first model is built (tens of milliseconds of the start); the app uses none.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    from odonto_desk.services.pins import PinStore
     from odonto_desk.services.session import Role, Server, Session, User
     from odonto_desk.ui.settings import Settings
+
+    pins = pins or PinStore()  # nothing is read until a PIN is asked about
 
     folder = data_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -64,6 +78,7 @@ def run(argv: Sequence[str] | None = None, *, smoke_png: str | None = None, smok
         while True:  # once per sign-in: File ▸ Sign out comes back here
             name, role, url = (settings.get("persist/user"), settings.get("persist/role"),
                                settings.get("setting/server_url"))
+            signed_in = False
             if smoke_png is not None:  # no dialog, the embedded server: what a first start on the demo data shows
                 name, role, url = SMOKE_USER, Role.DENTIST.value, ""
             elif not (name and role):
@@ -76,6 +91,7 @@ def run(argv: Sequence[str] | None = None, *, smoke_png: str | None = None, smok
                 settings.set("persist/user", name)
                 settings.set("persist/role", role)
                 settings.set("setting/server_url", url)
+                signed_in = True
 
             if url:
                 if embedded is not None:  # signed in to another server: the embedded one is not needed
@@ -90,10 +106,13 @@ def run(argv: Sequence[str] | None = None, *, smoke_png: str | None = None, smok
                 server = embedded.server
             session = Session(User(name, Role(role)), server, cache_file(folder, url))
 
+            from odonto_desk.ui.lock import pin_noted
             from odonto_desk.ui.main_window import MainWindow
 
+            # A name alone is no proof: whoever has a PIN here types it, after signing in as at each start.
+            ask_pin = smoke_png is None and (_has_pin(pins, name, settings) if signed_in else pin_noted(settings, name))
             # The kept chart of the last patient is drawn first; the services load after that paint.
-            window = MainWindow(session, settings, fast_start=True)
+            window = MainWindow(session, settings, fast_start=True, pins=pins, locked=ask_pin)
             window.show()
             smoke = None
             if smoke_png is not None:
@@ -116,6 +135,16 @@ def run(argv: Sequence[str] | None = None, *, smoke_png: str | None = None, smok
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+def _has_pin(pins: PinStore, name: str, settings: Settings) -> bool:
+    """The PIN store's answer; when it cannot answer, the settings' note (a noted PIN keeps the lock shut)."""
+    from odonto_desk.ui.lock import pin_noted
+
+    try:
+        return pins.has_pin(name)
+    except Exception:
+        return pin_noted(settings, name)
 
 
 def _exit_when_ready(window: object, app: object) -> None:

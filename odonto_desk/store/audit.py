@@ -24,7 +24,9 @@ from typing import Literal, get_args
 
 from odonto_desk.store.db import Database, transaction
 
-Action = Literal["viewed", "created", "changed", "deleted", "printed", "exported", "conflict-resolved"]
+# The last three are the workstation lock's (no resource named): lock, unlock, a wrong PIN or name.
+Action = Literal["viewed", "created", "changed", "deleted", "printed", "exported", "conflict-resolved",
+                 "locked", "unlocked", "unlock-failed"]
 ACTIONS: frozenset[str] = frozenset(get_args(Action))
 GENESIS = "0" * 64
 MAX_SUMMARY = 200

@@ -21,6 +21,7 @@ class ActionId(enum.StrEnum):
     EXPORT_CHART = "export_chart"
     CONFLICTS = "conflicts"
     LOCK = "lock"
+    SET_PIN = "set_pin"
     SIGN_OUT = "sign_out"
     QUIT = "quit"
     FOCUS_COMMAND = "focus_command"
@@ -48,7 +49,9 @@ SPECS: dict[ActionId, ActionSpec] = {
     ActionId.EXPORT_CHART: ActionSpec("&Export chart…", "Save the odontogram as PNG or PDF",
                                       QKeySequence.StandardKey.SaveAs),
     ActionId.CONFLICTS: ActionSpec("&Conflicts", "Show edits that conflict with the server's", keys="Ctrl+Shift+K"),
-    ActionId.LOCK: ActionSpec("&Lock", "Hide patient data until you sign in again", keys="Ctrl+L"),
+    ActionId.LOCK: ActionSpec("&Lock", "Hide patient data until you unlock again", keys="Ctrl+L"),
+    # "&unlock", not "&PIN": P is Print chart's key in the File menu.
+    ActionId.SET_PIN: ActionSpec("Set &unlock PIN…", "Choose a PIN only you know to unlock this workstation"),
     ActionId.SIGN_OUT: ActionSpec("Sign &out", "Sign out and choose another user or server"),
     ActionId.QUIT: ActionSpec("&Quit", "Close Odonto Desk", QKeySequence.StandardKey.Quit),
     ActionId.FOCUS_COMMAND: ActionSpec("Charting &command line", "Type a charting command", keys="Ctrl+K"),

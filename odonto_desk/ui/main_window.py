@@ -8,15 +8,21 @@ the chart kept from the last session (``services/first_frame.py``) and imports t
 domain models on a worker thread after the first paint; :meth:`MainWindow._attach` then opens the
 real chart from the cache. Until then the odontogram answers and the charting panel waits. Built any
 other way (tests, tools) the window attaches at once.
+
+File ▸ Lock, Ctrl+L and the idle timer show the lock page instead of patient data (``ui/lock.py``);
+a user with an unlock PIN (``services/pins.py``) unlocks with it, and after :data:`MAX_TRIES` wrong
+PINs in a row the window signs out. ``locked=True`` opens the window locked (a start whose user has
+a PIN). Locks, unlocks and failed unlocks are audited.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QActionGroup, QCloseEvent, QPageLayout, QPageSize, QPainter, QUndoStack
+from PySide6.QtGui import QActionGroup, QCloseEvent, QPageLayout, QPageSize, QPainter, QShowEvent, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -40,11 +46,14 @@ from PySide6.QtWidgets import (
 
 from odonto_desk.domain.cdt import Catalog, demo_catalog
 from odonto_desk.domain.teeth import NumberingSystem
+from odonto_desk.services.pins import MAX_TRIES, PinError, PinStore, validate
 from odonto_desk.services.rows import PatientRow
 from odonto_desk.services.session import Session
 from odonto_desk.ui.actions import ActionId, create_actions
 from odonto_desk.ui.chart.tab import ChartTab
 from odonto_desk.ui.errors import show_error
+from odonto_desk.ui.lock import LockPage, note_pin, pin_noted
+from odonto_desk.ui.ops import lock as lock_ops
 from odonto_desk.ui.ops import patient as patient_ops
 from odonto_desk.ui.ops import sync as sync_ops
 from odonto_desk.ui.settings import Settings
@@ -55,8 +64,10 @@ if TYPE_CHECKING:  # types only: the services load after the first paint of a co
     from odonto_desk.services.chart import ChartView
     from odonto_desk.services.first_frame import FirstFrame
     from odonto_desk.services.imaging import ImagingService
+    from odonto_desk.services.pins import LockAction
     from odonto_desk.services.sync import ConflictRow, SyncBadge
 
+log = logging.getLogger(__name__)
 # What the first frame imports on a worker thread before the window attaches its services.
 FIRST_PAINT_WAIT_MS = 400
 _ACTIVITY = frozenset({QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress, QEvent.Type.Wheel})  # resets the idle lock
@@ -89,10 +100,13 @@ class MainWindow(QMainWindow):
     synced = Signal(object)  # SyncBadge, after each sync this window started has finished and been shown
 
     def __init__(self, session: Session, settings: Settings, *, tasks: TaskManager | None = None,
-                 catalog: Catalog | None = None, sync: bool = True, fast_start: bool = False) -> None:
+                 catalog: Catalog | None = None, sync: bool = True, fast_start: bool = False,
+                 pins: PinStore | None = None, locked: bool = False) -> None:
         super().__init__()
         self.session = session
         self.settings = settings
+        self.pins = pins or PinStore()  # its keyring loads at the first lock, not at start
+        self._pin_failures = 0  # wrong PINs in a row at this lock
         self.signed_out = False  # set by File ▸ Sign out: app.run asks who signs in next
         self.tasks = tasks or TaskManager(self)
         self.attached = False  # the services are loaded (at once, or after the first frame)
@@ -165,17 +179,7 @@ class MainWindow(QMainWindow):
         split.setSizes([260, 1100])
 
         # lock screen
-        self.lock_page = QWidget()
-        lock_layout = QVBoxLayout(self.lock_page)
-        self.lock_label = QLabel()
-        self.lock_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.lock_label.setStyleSheet("font-size: 16pt;")
-        self.unlock_button = QPushButton("Unlock")
-        self.unlock_button.setAccessibleName("Unlock")
-        lock_layout.addStretch()
-        lock_layout.addWidget(self.lock_label)
-        lock_layout.addWidget(self.unlock_button, 0, Qt.AlignmentFlag.AlignCenter)
-        lock_layout.addStretch()
+        self.lock_page = LockPage()
         self.pages = QStackedWidget()
         self.pages.addWidget(split)
         self.pages.addWidget(self.lock_page)
@@ -228,8 +232,10 @@ class MainWindow(QMainWindow):
         self._probe_timer.timeout.connect(self.probe)
         self._idle = QTimer(self)
         self._idle.setSingleShot(True)
-        self._idle.timeout.connect(self.lock)
+        self._idle.timeout.connect(lambda: self.lock(reason="when idle"))
         self._reset_idle()
+        if locked:
+            self.lock(reason="at start")
         QApplication.instance().installEventFilter(self)  # type: ignore[union-attr]
         self._sync_enabled = sync
         self._loading = False
@@ -290,8 +296,8 @@ class MainWindow(QMainWindow):
         a = self.actions_by_id
         file_menu = self.menuBar().addMenu("&File")
         for aid in (ActionId.FIND_PATIENT, ActionId.PRINT_CHART, ActionId.EXPORT_CHART, None, ActionId.SYNC_NOW,
-                    ActionId.CONFLICTS, None, ActionId.PREFERENCES, None, ActionId.LOCK, ActionId.SIGN_OUT,
-                    ActionId.QUIT):
+                    ActionId.CONFLICTS, None, ActionId.PREFERENCES, None, ActionId.LOCK, ActionId.SET_PIN,
+                    ActionId.SIGN_OUT, ActionId.QUIT):
             if aid is None:
                 file_menu.addSeparator()
             else:
@@ -333,7 +339,8 @@ class MainWindow(QMainWindow):
         a[ActionId.EXPORT_CHART].triggered.connect(self.export_chart_dialog)
         a[ActionId.CONFLICTS].triggered.connect(self.show_conflicts)
         a[ActionId.PREFERENCES].triggered.connect(self.show_preferences)
-        a[ActionId.LOCK].triggered.connect(self.lock)
+        a[ActionId.LOCK].triggered.connect(lambda: self.lock())
+        a[ActionId.SET_PIN].triggered.connect(self.set_pin_dialog)
         a[ActionId.MEDICAL_ALERTS].triggered.connect(self.edit_alerts)
         a[ActionId.MEDICAL_ALERTS].setEnabled(False)
         self.alerts_button.setDefaultAction(a[ActionId.MEDICAL_ALERTS])
@@ -341,7 +348,9 @@ class MainWindow(QMainWindow):
         a[ActionId.QUIT].triggered.connect(self.close)
         a[ActionId.FOCUS_COMMAND].triggered.connect(lambda: self.chart_tab.command.edit.setFocus())
         a[ActionId.FOCUS_CHART].triggered.connect(lambda: self.chart_tab.odontogram.setFocus())
-        self.unlock_button.clicked.connect(self.unlock)
+        self.lock_page.pin_entered.connect(self.unlock_with_pin)
+        self.lock_page.name_unlock_requested.connect(self.unlock)
+        self.lock_page.sign_out_requested.connect(self.sign_out)
         self.finder.textChanged.connect(self.refresh_patients)
         self.patients.currentItemChanged.connect(self._on_patient_item)
         self.chart_tab.chart_changed.connect(self._on_chart_changed)
@@ -641,24 +650,113 @@ class MainWindow(QMainWindow):
 
     # --- lock ----------------------------------------------------------------------------------
 
-    def lock(self) -> None:
+    def lock(self, *, reason: str = "by the user") -> None:
+        """Hide patient data. Unlocking takes the user's PIN when they have one here, else their name."""
         if self.alerts_dialog is not None:
             self.alerts_dialog.close()  # it shows patient data too
-        self.lock_label.setText(f"Locked. Patient data is hidden.\n{self.session.user.name} "
-                                f"({self.session.user.role.label})")
+        already = self.locked
         self.pages.setCurrentWidget(self.lock_page)
-        self.menuBar().setEnabled(False)
+        self.menuBar().setEnabled(False)  # and with it every action's shortcut
         self.conflicts_dock.hide()
+        self._idle.stop()
+        if not already:
+            self._pin_failures = 0
+            uses_pin, error = self._pin_state()
+            user = self.session.user
+            self.lock_page.show_locked(user=user.name, role=user.role.label, uses_pin=uses_pin, error=error)
+            self._audit("locked", f"locked {reason}" + (", PIN asked" if uses_pin else ", no PIN set"))
+        self.lock_page.focus_entry()
+
+    def _pin_state(self) -> tuple[bool, str]:
+        """Whether the lock asks a PIN, and what to say when the PIN store cannot be read.
+
+        A store that cannot be read keeps the lock shut for a user noted as having a PIN (they can
+        still sign out); a user never noted unlocks by name, as without a PIN.
+        """
+        name = self.session.user.name
+        try:
+            has_pin = self.pins.has_pin(name)
+        except Exception as exc:  # the keyring or the secrets file refused
+            log.warning("unlock PINs cannot be read: %s", type(exc).__name__)
+            noted = pin_noted(self.settings, name)
+            return noted, f"Unlock PINs cannot be read on this computer: {exc}" if noted else ""
+        note_pin(self.settings, name, has_pin)
+        return has_pin, ""
+
+    def unlock_with_pin(self, pin: str) -> None:
+        """Unlock if ``pin`` is the user's; after MAX_TRIES wrong ones in a row, sign out (work is saved)."""
+        if not self.locked:
+            return
+        page = self.lock_page
+        try:
+            validate(pin)
+        except PinError as exc:  # a PIN that cannot be right is not a try
+            page.show_error(str(exc) if pin else "Type your PIN, then press Enter.")
+            page.focus_entry()
+            return
+        try:
+            right = self.pins.check(self.session.user.name, pin)
+        except Exception as exc:
+            page.show_error(f"The PIN cannot be checked on this computer: {exc}")
+            return
+        if right:
+            self._unlocked("with the PIN")
+            return
+        self._pin_failures += 1
+        left = MAX_TRIES - self._pin_failures
+        self._audit("unlock-failed", f"wrong PIN ({self._pin_failures} of {MAX_TRIES})"
+                    + ("; signed out" if left <= 0 else ""))
+        if left <= 0:
+            self.sign_out()
+            return
+        page.pin.clear()
+        page.show_error(f"Wrong PIN, {left} {'try' if left == 1 else 'tries'} left")
+        page.focus_entry()
 
     def unlock(self) -> None:
+        """Unlock by typing the user's name: only for a user without a PIN here (the older lock)."""
         from odonto_desk.ui.sign_in import SignInDialog
 
+        if not self.locked or self.lock_page.uses_pin:
+            return
         dialog = SignInDialog(user=self.session.user.name, role=self.session.user.role.value, parent=self)
         dialog.server.setEnabled(False)
-        if dialog.exec() and dialog.user.text().strip() == self.session.user.name:
-            self.pages.setCurrentIndex(0)
-            self.menuBar().setEnabled(True)
-            self._reset_idle()
+        if not dialog.exec():
+            return
+        if dialog.user.text().strip() == self.session.user.name:
+            self._unlocked("by name (no PIN set)")
+        else:
+            self._audit("unlock-failed", "another name typed (no PIN set)")
+
+    def _unlocked(self, how: str) -> None:
+        self._pin_failures = 0
+        self.lock_page.pin.clear()
+        self.lock_page.show_error("")
+        self.pages.setCurrentIndex(0)
+        self.menuBar().setEnabled(True)
+        self._reset_idle()
+        self._audit("unlocked", f"unlocked {how}")
+
+    def _audit(self, action: LockAction, summary: str) -> None:
+        lock_ops.record(parent=self, session=self.session, action=action, summary=summary).failure(
+            lambda exc: log.warning("lock event not audited: %s: %s", type(exc).__name__, exc)).run(self.tasks)
+
+    def set_pin_dialog(self) -> None:
+        """File ▸ Set unlock PIN…: set, change or remove the signed-in user's PIN."""
+        from odonto_desk.ui.pin_dialog import PinDialog
+
+        name = self.session.user.name
+        try:
+            has_pin = self.pins.has_pin(name)
+        except Exception as exc:
+            show_error(self, exc)
+            return
+        dialog = PinDialog(self.pins, name, has_pin=has_pin, parent=self)
+        if dialog.exec():
+            note_pin(self.settings, name, dialog.outcome != "removed")
+            said = {"set": "Unlock PIN set: the lock now asks for it.", "changed": "Unlock PIN changed.",
+                    "removed": "Unlock PIN removed: the lock asks for your name again."}
+            self.statusBar().showMessage(said[dialog.outcome or "set"], 8000)
 
     @property
     def locked(self) -> bool:
@@ -677,6 +775,11 @@ class MainWindow(QMainWindow):
             self._await_first_paint = False  # the chart is being drawn: load the rest once it is on screen
             QTimer.singleShot(0, self._load_services)
         return False
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self.locked:  # opened locked: the PIN field takes the keyboard at once
+            self.lock_page.focus_entry()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._closed = True

@@ -85,6 +85,12 @@ def _role(v: Any) -> str:
     return s
 
 
+def _names(v: Any) -> str:
+    """Names one a line, sorted and without repeats (a list read back from the ini file is accepted too)."""
+    items = v if isinstance(v, list | tuple) else str(v).split("\n")
+    return "\n".join(sorted({str(n).strip() for n in items} - {""}))
+
+
 OPTIONS: dict[str, Option] = {o.key: o for o in (
     Option("setting/numbering", NumberingSystem.UNIVERSAL.value, lambda v: NumberingSystem(str(v)).value,
            "Tooth numbering", tuple(n.value for n in NumberingSystem)),
@@ -106,6 +112,8 @@ OPTIONS: dict[str, Option] = {o.key: o for o in (
     Option("persist/role", "", _role, "Last role"),
     Option("persist/geometry", b"", bytes, "Window geometry"),
     Option("persist/last_patient", "", str, "Last patient open"),
+    # Who has an unlock PIN here (normalised names, no secret): lets a start without one skip the keyring.
+    Option("persist/pin_users", "", _names, "Users with an unlock PIN"),
 )}
 
 

@@ -76,7 +76,8 @@ def test_bad_rows_are_refused(cache):
     with pytest.raises(ValueError, match="user"):
         cache.audit.record("", ROLE, "viewed")
     assert cache.audit.entries() == []
-    assert {"viewed", "created", "changed", "deleted", "printed", "exported", "conflict-resolved"} == ACTIONS
+    assert {"viewed", "created", "changed", "deleted", "printed", "exported", "conflict-resolved",
+            "locked", "unlocked", "unlock-failed"} == ACTIONS
 
 
 def test_edits_audit_who_and_what_but_never_the_content(cache):

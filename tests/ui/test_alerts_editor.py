@@ -129,12 +129,12 @@ def test_entered_in_error_asks_first_then_hides_the_alert_everywhere(qtbot, wind
 def test_the_lock_and_opening_another_patient_close_the_editor(qtbot, window):
     w = window
     _open(qtbot, w, "demo-rivera")
+    w.pins.set_pin("Dr. Lee", "2468")
     _editor(qtbot, w)
     w.lock()
-    assert w.alerts_dialog is None  # patient data hidden with the window's
-    w.unlock_button.setFocus()
-    w.pages.setCurrentIndex(0)  # unlocked (the unlock dialog is tested elsewhere)
-    w.menuBar().setEnabled(True)
+    assert w.locked and w.alerts_dialog is None  # patient data hidden with the window's
+    w.unlock_with_pin("2468")
+    assert not w.locked
     _editor(qtbot, w)
     _open(qtbot, w, "demo-chen")
     assert w.alerts_dialog is None

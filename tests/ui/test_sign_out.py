@@ -24,7 +24,8 @@ def _windows() -> list[MainWindow]:
     return [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
 
 
-def test_sign_out_forgets_the_user_and_the_next_sign_in_gets_a_window_of_their_own(qapp, tmp_path, monkeypatch):
+def test_sign_out_forgets_the_user_and_the_next_sign_in_gets_a_window_of_their_own(qapp, tmp_path, monkeypatch,
+                                                                                   pins):
     monkeypatch.setenv("ODONTO_DESK_DATA", str(tmp_path))
     ini = Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     for key, value in (("persist/user", "Dr. Lee"), ("persist/role", "dentist"),
@@ -64,7 +65,7 @@ def test_sign_out_forgets_the_user_and_the_next_sign_in_gets_a_window_of_their_o
             QTimer.singleShot(100, play)
 
     QTimer.singleShot(100, play)
-    assert app_module.run([]) == 0
+    assert app_module.run([], pins=pins) == 0  # pins: a private file of this test's, not this computer's
     assert steps == ["signed out", "asked", "closed"]
     assert seen == [("Dr. Lee", "dentist"), ("Sam Ortiz, RDH", "hygienist")]
     after = Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
