@@ -170,6 +170,22 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _forget_pin(args: argparse.Namespace) -> int:
+    from odonto_desk.services.pins import PinStore
+    from odonto_desk.store.secrets import SecretStoreError
+
+    try:
+        forgot = PinStore().forget(args.user)
+    except SecretStoreError as exc:
+        print(f"odonto-desk forget-pin: {exc}", file=sys.stderr)
+        return 1
+    if not forgot:
+        print(f"odonto-desk forget-pin: {args.user!r} has no unlock PIN on this computer", file=sys.stderr)
+        return 1
+    print(f"The unlock PIN of {args.user} is removed; they unlock by name until they set a new one.")
+    return 0
+
+
 def _add_sync_and_export(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     sync = sub.add_parser(
         "sync", help="push the outbox, then pull everything into a cache file, and print a JSON summary",
@@ -232,6 +248,13 @@ def build_parser() -> argparse.ArgumentParser:
     classify.set_defaults(func=_perio_classify)
 
     _add_sync_and_export(sub)
+
+    forget = sub.add_parser(
+        "forget-pin", help="remove a user's unlock PIN from this computer (a forgotten PIN)",
+        description="Remove the unlock PIN of USER (as they sign in, e.g. \"Dr. Lee\") from this computer's "
+        "secret store; they unlock by name again until they set a new one. Exit 1 when they had none.")
+    forget.add_argument("user", metavar="USER", help="the user's name")
+    forget.set_defaults(func=_forget_pin)
 
     from odonto_desk.sandbox.cli import add_parser as add_sandbox
 

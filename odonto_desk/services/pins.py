@@ -177,6 +177,12 @@ class PinStore:
         self._secrets().delete(SECRET_SERVICE, normalise(user))
 
 
+    def forget(self, user: str) -> bool:
+        """Remove the user's PIN without it (a forgotten PIN: ``odonto-desk forget-pin``); False when
+        there was none. Whoever can run this can read this account's secret store anyway."""
+        return self._secrets().delete(SECRET_SERVICE, normalise(user))
+
+
 def record_lock(session: Session, action: LockAction, summary: str) -> None:
     """One audit row for the lock: who locked, unlocked or failed to, and how (never the PIN)."""
     user = session.user

@@ -135,3 +135,18 @@ def test_lock_events_are_audited_without_a_resource(session):
         ("locked", None, session.user.name), ("unlock-failed", None, session.user.name),
         ("unlocked", None, session.user.name)]
     assert session.cache().audit.verify() is None
+
+
+def test_forget_pin_removes_a_forgotten_pin_from_the_command_line(tmp_path, monkeypatch, capsys):
+    from odonto_desk.cli import main
+
+    # The command's own secret store: the file fallback under a private config folder.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    PinStore().set_pin("Dr. Lee", "2468")
+    assert PinStore().has_pin("dr.  lee")
+    assert main(["forget-pin", "Dr. Lee"]) == 0
+    assert "unlock by name" in capsys.readouterr().out
+    assert not PinStore().has_pin("Dr. Lee")
+    assert main(["forget-pin", "Dr. Lee"]) == 1
+    assert "has no unlock PIN" in capsys.readouterr().err
