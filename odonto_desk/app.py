@@ -13,7 +13,6 @@ user has one is read from the settings' note, so a start without a PIN never loa
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from collections.abc import Sequence
@@ -38,6 +37,8 @@ def cache_file(folder: Path, server_url: str) -> Path:
     """One cache per server: the embedded server's, or one named by the server's URL."""
     if not server_url:
         return folder / "cache-embedded.sqlite"
+    import hashlib  # here: the embedded server's start (the usual one) hashes nothing
+
     return folder / f"cache-{hashlib.sha256(server_url.encode()).hexdigest()[:12]}.sqlite"
 
 

@@ -26,6 +26,7 @@ from odonto_desk.services.rows import PatientRow
 if TYPE_CHECKING:
     from odonto_desk.services.chart import ChartView
     from odonto_desk.store.cache import Cache
+    from odonto_desk.store.peek import StatePeek
 
 STATE_KEY = "ui:first_frame"
 VERSION = 1
@@ -87,8 +88,10 @@ def keep(cache: Cache, view: ChartView) -> None:
     cache.set_state(STATE_KEY, json.dumps(doc, separators=(",", ":"), ensure_ascii=False))
 
 
-def load(cache: Cache, patient_id: str, today: dt.date) -> FirstFrame | None:
-    """The kept frame if it is ``patient_id``'s and can be read; otherwise None (the chart loads as usual)."""
+def load(cache: Cache | StatePeek, patient_id: str, today: dt.date) -> FirstFrame | None:
+    """The kept frame if it is ``patient_id``'s and can be read; otherwise None (the chart loads as usual).
+
+    A cold start reads it through :meth:`Session.peek`, without opening the cache."""
     raw = cache.get_state(STATE_KEY)
     if not raw:
         return None

@@ -18,7 +18,6 @@ cold start without a PIN never needs it.
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -66,6 +65,8 @@ class ScryptParams:
 
     def derive(self, pin: str, salt: bytes) -> bytes:
         memory = 128 * self.r * (self.n + self.p + 2)  # what scrypt needs, plus room (OpenSSL's default cap is 32 MiB)
+        import hashlib  # here, like secrets and hmac: a start without a PIN hashes nothing
+
         return hashlib.scrypt(pin.encode(), salt=salt, n=self.n, r=self.r, p=self.p,
                               maxmem=memory + 1024 * 1024, dklen=KEY_BYTES)
 

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from odonto_desk.store.cache import Cache
+from odonto_desk.store.peek import StatePeek
 
-# The HTTP client, the secret store and the sync engine are imported when first used, not at start:
-# the app shows the cached chart before it needs any of them (see the cold_start benchmark).
+# The cache, the HTTP client, the secret store and the sync engine are imported when first used, not
+# at start: the app shows the cached chart before it needs any of them (see the cold_start benchmark).
 if TYPE_CHECKING:
     from odonto_desk.api.auth import Credentials
     from odonto_desk.api.client import ApexClient
+    from odonto_desk.store.cache import Cache
     from odonto_desk.store.secrets import SecretStore
     from odonto_desk.store.sync import SyncEngine, SyncStatus
 
@@ -137,10 +138,16 @@ class Session:
 
     # --- per-thread cache ----------------------------------------------------------------------
 
+    def peek(self) -> StatePeek:
+        """The cache file's state, read without opening the cache: the first frame of a cold start."""
+        return StatePeek(self.cache_path)
+
     def cache(self) -> Cache:
         """This thread's connection to the cache file."""
         cache = getattr(self._local, "cache", None)
         if cache is None:
+            from odonto_desk.store.cache import Cache
+
             cache = Cache(self.cache_path)
             self._local.cache = cache
             with self._lock:
@@ -169,6 +176,8 @@ class Session:
             client = self.client()
             with self._lock:
                 if self._engine is None:
+                    from odonto_desk.store.cache import Cache
+
                     self._engine = SyncEngine(Cache(self.cache_path), client)
                 engine = self._engine
         return engine

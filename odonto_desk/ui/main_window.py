@@ -261,7 +261,7 @@ class MainWindow(QMainWindow):
         from odonto_desk.services import first_frame
 
         last = self.settings.get("persist/last_patient")
-        frame = first_frame.load(self.session.cache(), last, self.session.today()) if last else None
+        frame = first_frame.load(self.session.peek(), last, self.session.today()) if last else None
         if frame is None:
             return
         self.first_frame = frame

@@ -22,6 +22,8 @@ def test_opening_a_chart_keeps_what_its_screen_shows(session):
     view = ChartService(session).open("demo-rivera")
     frame = first_frame.load(session.cache(), "demo-rivera", TODAY)
     assert frame is not None
+    # what a cold start reads: the same frame, peeked at read-only while the cache is open (WAL)
+    assert first_frame.load(session.peek(), "demo-rivera", TODAY) == frame
     assert frame.patient == view.patient
     assert frame.teeth == view.teeth
     assert [(m.id, m.tooth, m.kind, m.status, m.surfaces, m.material, m.code, m.date, m.removes_tooth)
@@ -83,15 +85,26 @@ def test_age_on_counts_completed_years_and_29_february():
 
 
 def test_the_first_frame_is_drawn_without_importing_the_models():
-    """What a cold start runs before its first paint must not import pydantic (most of the start)."""
+    """What a cold start runs before its first paint must not import pydantic (most of the start), nor
+    the cache with its outbox and audit trail (the first frame is peeked at, read-only)."""
     code = textwrap.dedent("""
         import sys
         import odonto_desk.app, odonto_desk.services.first_frame, odonto_desk.services.embedded
         import odonto_desk.services.session, odonto_desk.ui.main_window, odonto_desk.ui.settings
-        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("pydantic", "pydantic_core", "fhir", "httpx"))
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("pydantic", "pydantic_core", "fhir", "httpx")
+                       or m in ("odonto_desk.store.cache", "odonto_desk.store.outbox", "odonto_desk.store.audit"))
         print(" ".join(heavy) or "none")
     """)
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                          env={"PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "none"
+
+
+def test_a_peek_at_a_missing_or_damaged_cache_file_is_no_frame(tmp_path):
+    from odonto_desk.store.peek import StatePeek
+
+    assert first_frame.load(StatePeek(tmp_path / "none.sqlite"), "demo-rivera", TODAY) is None
+    (tmp_path / "junk.sqlite").write_bytes(b"not a database at all" * 100)
+    assert StatePeek(tmp_path / "junk.sqlite").get_state("ui:first_frame") is None
+    assert first_frame.load(StatePeek(tmp_path / "junk.sqlite"), "demo-rivera", TODAY) is None
