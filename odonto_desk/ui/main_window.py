@@ -652,9 +652,9 @@ class MainWindow(QMainWindow):
 
     def lock(self, *, reason: str = "by the user") -> None:
         """Hide patient data. Unlocking takes the user's PIN when they have one here, else their name."""
-        if self.alerts_dialog is not None:
-            self.alerts_dialog.close()  # it shows patient data too
         already = self.locked
+        if not already:
+            self._close_dialogs()
         self.pages.setCurrentWidget(self.lock_page)
         self.menuBar().setEnabled(False)  # and with it every action's shortcut
         self.conflicts_dock.hide()
@@ -666,6 +666,14 @@ class MainWindow(QMainWindow):
             self.lock_page.show_locked(user=user.name, role=user.role.label, uses_pin=uses_pin, error=error)
             self._audit("locked", f"locked {reason}" + (", PIN asked" if uses_pin else ", no PIN set"))
         self.lock_page.focus_entry()
+
+    def _close_dialogs(self) -> None:
+        """Close every open dialog before the lock page shows: one left on top (the alerts editor, a
+        plan's print preview, a file chooser) would show patient data over it. Each is cancelled,
+        as if its Cancel or Close were pressed; a modal one returns to its caller as cancelled."""
+        for widget in QApplication.topLevelWidgets():
+            if isinstance(widget, QDialog) and widget.isVisible():
+                widget.reject()
 
     def _pin_state(self) -> tuple[bool, str]:
         """Whether the lock asks a PIN, and what to say when the PIN store cannot be read.

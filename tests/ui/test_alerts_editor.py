@@ -176,3 +176,24 @@ def test_the_finder_flags_patients_with_alerts_and_follows_the_editor(qtbot, win
     qtbot.keyClick(dialog.text, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: listed()["demo-chen"].text().startswith("⚠ Chen, Mia"), timeout=5000)
     assert w.patient is not None and w.patient.id == "demo-chen"  # the open chart stays open
+
+
+def test_the_lock_closes_every_open_dialog_modal_or_not(qtbot, window):
+    from PySide6.QtWidgets import QDialog, QFileDialog
+
+    w = window
+    loose = QDialog()  # no parent: e.g. a message box shown with parent None
+    qtbot.addWidget(loose)
+    loose.show()
+    chooser = QFileDialog(w, "Export chart")
+    chooser.setOption(QFileDialog.Option.DontUseNativeDialog)
+    closed_by = []
+    QTimer.singleShot(0, w.lock)  # the idle lock fires while a modal dialog runs its own loop
+    guard = QTimer(chooser)  # dies with the dialog: never fires into a later test
+    guard.setSingleShot(True)
+    guard.timeout.connect(lambda: (closed_by.append("the test's time-out"), chooser.reject()))
+    guard.start(5000)
+    answer = chooser.exec()
+    assert closed_by == []  # the lock closed it, not the time-out
+    assert answer == QDialog.DialogCode.Rejected  # the modal one returned to its caller as cancelled
+    assert w.locked and not loose.isVisible() and not chooser.isVisible()
