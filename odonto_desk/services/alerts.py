@@ -24,7 +24,7 @@ from odonto_desk.domain.alerts import (
 from odonto_desk.domain.errors import DomainError
 from odonto_desk.fhir.errors import FhirMappingError
 from odonto_desk.fhir.mapping import to_fhir
-from odonto_desk.fhir.resources.alerts import is_medical_alert, read_alert
+from odonto_desk.fhir.resources.alerts import is_medical_alert, read_alert, with_status
 from odonto_desk.services.patients import PatientService
 from odonto_desk.services.session import Session
 
@@ -87,12 +87,16 @@ class AlertService:
         current = read_alert(resource)
         if current.patient != patient_id:
             raise KeyError(f"alert {alert_id} belongs to another patient")
+        if current.entered_in_error and change is not in_error:
+            # A stale editor elsewhere must not bring a wrong-patient alert back by resolving it.
+            raise DomainError(f"{current.detail} was entered in error; record it again if it applies",
+                              field="status")
         after = change(current)
         if after == current:
             return current  # nothing to write (e.g. resolving a resolved alert twice)
         user = self.session.user
-        # Built on the cached copy: what another system added to the Condition (notes, codes) stays.
-        cache.edit(to_fhir(after, base=resource), user.name, user.role.value, gpid=self.patients.gpid(patient_id))
+        # Only the status changes: what another system recorded in the Condition (codes, notes) stays.
+        cache.edit(with_status(resource, after), user.name, user.role.value, gpid=self.patients.gpid(patient_id))
         self._wake()
         return after
 

@@ -7,6 +7,9 @@ refusal is shown inline under the field, with nothing saved.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -31,7 +34,7 @@ from odonto_desk.domain.errors import DomainError
 from odonto_desk.services.alerts import AlertService
 from odonto_desk.ui.errors import describe, show_error
 from odonto_desk.ui.ops import alerts as alert_ops
-from odonto_desk.ui.tasks import TaskManager
+from odonto_desk.ui.tasks import MutationOp, TaskManager
 
 RESOLVED_GREY = "#6B6B6B"
 EXAMPLES = {AlertKind.ALLERGY: "e.g. penicillin, latex, chlorhexidine",
@@ -50,6 +53,8 @@ class AlertsDialog(QDialog):
         self.tasks = tasks
         self.patient_id = patient_id
         self.alerts: list[MedicalAlert] = []
+        self._writing = 0  # writes in flight: the dialog outlives its closing until they are done
+        self._release_when_done = False
         self.setWindowTitle(f"Medical alerts — {patient_name}")
         self.setAccessibleName("Medical alerts editor")
         self.resize(620, 420)
@@ -171,15 +176,37 @@ class AlertsDialog(QDialog):
 
     # --- writing -------------------------------------------------------------------------------
 
+    def release(self) -> None:
+        """Delete the dialog once closed and its writes are done: a write still running when the
+        dialog is closed (Enter, then Esc at once) still tells the window, or shows its error."""
+        self._release_when_done = True
+        if not self._writing:
+            self.deleteLater()
+
+    def _write(self, op: MutationOp[MedicalAlert], done: Callable[[MedicalAlert], None]) -> None:
+        self._writing += 1
+
+        def finish(then: Callable[[Any], None]) -> Callable[[Any], None]:
+            def call(value: Any) -> None:
+                self._writing -= 1
+                then(value)
+                if self._release_when_done and not self._writing:
+                    self.deleteLater()
+            return call
+
+        op.success(finish(done)).failure(finish(self._refused)).run(self.tasks)
+
     def add(self) -> None:
+        if self._writing:
+            return  # one add at a time: Enter pressed twice records it once
         kind = AlertKind(self.kind.currentData())
         text = self.text.text()
         self.add_button.setEnabled(False)
-        alert_ops.add(parent=self, service=self.service, patient_id=self.patient_id, text=text, kind=kind) \
-            .success(self._added).failure(self._refused).run(self.tasks)
+        self._write(alert_ops.add(parent=self, service=self.service, patient_id=self.patient_id, text=text,
+                                  kind=kind), self._added)
 
     def _added(self, alert: MedicalAlert) -> None:
-        self.add_button.setEnabled(True)
+        self.add_button.setEnabled(self.editable)
         self.text.clear()
         self.error.setText("")
         self.text.setFocus()
@@ -190,16 +217,15 @@ class AlertsDialog(QDialog):
         if alert is None:
             return
         op = alert_ops.resolve if alert.active else alert_ops.reactivate
-        op(parent=self, service=self.service, patient_id=self.patient_id, alert_id=alert.id) \
-            .success(lambda _a: self._changed()).failure(self._refused).run(self.tasks)
+        self._write(op(parent=self, service=self.service, patient_id=self.patient_id, alert_id=alert.id),
+                    lambda _a: self._changed())
 
     def mark_in_error(self) -> None:
         alert = self.selected()
         if alert is None or not self._confirm_in_error(alert):
             return
-        alert_ops.entered_in_error(parent=self, service=self.service, patient_id=self.patient_id,
-                                   alert_id=alert.id) \
-            .success(lambda _a: self._changed()).failure(self._refused).run(self.tasks)
+        self._write(alert_ops.entered_in_error(parent=self, service=self.service, patient_id=self.patient_id,
+                                               alert_id=alert.id), lambda _a: self._changed())
 
     def _confirm_in_error(self, alert: MedicalAlert) -> bool:
         answer = QMessageBox.question(
@@ -209,11 +235,14 @@ class AlertsDialog(QDialog):
 
     def _changed(self) -> None:
         self.changed.emit()
-        self.reload()
+        if self.isVisible():
+            self.reload()
 
     def _refused(self, exc: Exception) -> None:
-        self.add_button.setEnabled(True)
-        if isinstance(exc, DomainError | KeyError | PermissionError):
+        self.add_button.setEnabled(self.editable)
+        if not self.isVisible():  # closed while it ran: nothing saved, and the user must know
+            show_error(self.parentWidget(), exc)
+        elif isinstance(exc, DomainError | KeyError | PermissionError):
             why = exc.message if isinstance(exc, DomainError) else describe(exc)
             self.error.setText(why[:1].upper() + why[1:])  # the domain's reason, under the field; nothing saved
             self.text.setFocus()

@@ -66,6 +66,7 @@ if TYPE_CHECKING:  # types only: the services load after the first paint of a co
     from odonto_desk.services.imaging import ImagingService
     from odonto_desk.services.pins import LockAction
     from odonto_desk.services.sync import ConflictRow, SyncBadge
+    from odonto_desk.ui.alerts import AlertsDialog
 
 log = logging.getLogger(__name__)
 # What the first frame imports on a worker thread before the window attaches its services.
@@ -118,7 +119,7 @@ class MainWindow(QMainWindow):
         self.undo_stack = QUndoStack(self)
         self.numbering = NumberingSystem(settings.get("setting/numbering"))
         self.patient: PatientRow | None = None
-        self.alerts_dialog: QDialog | None = None  # Patient ▸ Medical alerts, while it is open
+        self.alerts_dialog: AlertsDialog | None = None  # Patient ▸ Medical alerts, while it is open
         self.setWindowTitle(f"Odonto Desk — {session.user.name} ({session.user.role.label})")
         self.setAccessibleName("Odonto Desk")
         self.resize(1360, 820)
@@ -430,14 +431,14 @@ class MainWindow(QMainWindow):
         if self.alerts_dialog is not None:
             self.alerts_dialog.close()
         dialog = AlertsDialog(AlertService(self.session), self.tasks, self.patient.id, self.patient.name, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.changed.connect(self.chart_tab.reload)
         dialog.changed.connect(self.refresh_patients)  # the finder's ⚠ follows too
         dialog.finished.connect(lambda _r, d=dialog: self._alerts_closed(d))
         self.alerts_dialog = dialog
         dialog.open()
 
-    def _alerts_closed(self, dialog: QDialog) -> None:
+    def _alerts_closed(self, dialog: AlertsDialog) -> None:
+        dialog.release()  # deleted once its writes are done
         if self.alerts_dialog is dialog:
             self.alerts_dialog = None
 

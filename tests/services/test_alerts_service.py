@@ -58,8 +58,11 @@ def test_an_alert_entered_in_error_is_kept_in_the_record_but_listed_nowhere(sess
     assert session.sync().run_once().push.confirmed == 1
     server = session.client().read("Condition", latex.id)
     assert server["verificationStatus"]["coding"][0]["code"] == "entered-in-error"
-    service.reactivate(RIVERA, latex.id)  # and the mistake about a mistake is undone the same way
-    assert [a.text for a in service.listed(RIVERA)] == ["latex allergy"]
+    # a stale editor elsewhere cannot bring it back by resolving or reactivating it
+    for change in (service.resolve, service.reactivate):
+        with pytest.raises(DomainError, match="was entered in error"):
+            change(RIVERA, latex.id)
+    assert service.listed(RIVERA) == []
 
 
 def test_a_duplicate_or_bad_alert_is_refused_and_writes_nothing(session):
@@ -108,3 +111,29 @@ def test_the_finder_rows_carry_each_patients_active_alerts(session):
     service.add(CHEN, "asthma", "condition")
     rows = {r.id: r.alerts for r in PatientService(session, today=TODAY).find()}
     assert rows[RIVERA] == () and rows[CHEN] == ("Asthma",)
+
+
+def test_changing_the_status_of_an_alert_from_another_system_keeps_the_rest_of_its_record(session):
+    from odonto_desk.fhir import codes
+
+    foreign = {"resourceType": "Condition", "id": "ehr-7", "subject": {"reference": f"Patient/{CHEN}"},
+               "clinicalStatus": {"coding": [{"system": codes.CONDITION_CLINICAL, "code": "inactive"}]},
+               "verificationStatus": {"coding": [{"system": codes.CONDITION_VER_STATUS, "code": "provisional"}]},
+               "category": [{"coding": [{"system": codes.CONDITION_CATEGORY, "code": "problem-list-item"}]},
+                            {"coding": [{"system": "http://ehr.example/cat", "code": "medical-history"}]}],
+               "code": {"coding": [{"system": codes.SNOMED, "code": "195967001", "display": "Asthma"}]},
+               "abatementDateTime": "2020-02-02", "note": [{"text": "from the intake form"}]}
+    session.cache().put_local_copies([foreign])
+    service = AlertService(session, today=TODAY)
+    [asthma] = [a for a in service.listed(CHEN) if a.id == "ehr-7"]
+    assert asthma.text == "Asthma" and not asthma.active
+    service.reactivate(CHEN, "ehr-7")
+    after = session.cache().get("Condition", "ehr-7")
+    assert after["clinicalStatus"]["coding"][0]["code"] == "active"
+    assert "abatementDateTime" not in after  # an active Condition has no abatement (con-4)
+    for kept in ("code", "category", "verificationStatus", "note", "subject"):
+        assert after[kept] == foreign[kept], kept
+    service.entered_in_error(CHEN, "ehr-7")
+    wrong = session.cache().get("Condition", "ehr-7")
+    assert "clinicalStatus" not in wrong and wrong["code"] == foreign["code"]
+    assert wrong["verificationStatus"]["coding"][0]["code"] == "entered-in-error"

@@ -197,3 +197,19 @@ def test_the_lock_closes_every_open_dialog_modal_or_not(qtbot, window):
     assert closed_by == []  # the lock closed it, not the time-out
     assert answer == QDialog.DialogCode.Rejected  # the modal one returned to its caller as cancelled
     assert w.locked and not loose.isVisible() and not chooser.isVisible()
+
+
+def test_closing_the_editor_while_an_alert_is_saved_still_updates_the_header(qtbot, window, session):
+    import shiboken6
+
+    w = window
+    _open(qtbot, w, "demo-chen")
+    dialog = _editor(qtbot, w)
+    qtbot.keyClicks(dialog.text, "penicillin")
+    qtbot.keyClick(dialog.text, Qt.Key.Key_Return)
+    qtbot.keyClick(dialog.text, Qt.Key.Key_Return)  # twice, impatiently: recorded once
+    dialog.reject()  # Esc at once, before the write is done
+    assert w.alerts_dialog is None
+    qtbot.waitUntil(lambda: w.alerts_label.text() == "⚠ Penicillin", timeout=5000)
+    qtbot.waitUntil(lambda: not shiboken6.isValid(dialog), timeout=5000)  # released once its write was done
+    assert len(_alert_rows(session, "demo-chen")) == 1

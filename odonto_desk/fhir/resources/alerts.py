@@ -13,6 +13,7 @@ of kind ``condition``.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from odonto_desk.domain.alerts import AlertKind, MedicalAlert
@@ -55,6 +56,31 @@ def build_alert(a: MedicalAlert) -> Resource:
         "subject": ref("Patient", a.patient),
         "recordedDate": a.recorded.isoformat() if a.recorded else None,
     })
+
+
+def with_status(r: Resource, a: MedicalAlert) -> Resource:
+    """``r`` (an alert as cached, perhaps from another system) with the status of ``a``, and nothing
+    else changed: its codes, categories, notes and onset stay as they were.
+
+    Resolving sets ``clinicalStatus`` inactive; reactivating sets it active and drops the
+    ``abatement[x]`` an active Condition may not have (FHIR's con-4); entered in error sets the
+    verification status and drops the clinical status (con-5); leaving entered-in-error confirms it.
+    """
+    out = copy.deepcopy(r)
+    out.pop("text", None)  # the narrative described the old status
+    verification = code_in(out.get("verificationStatus"), codes.CONDITION_VER_STATUS)
+    if a.entered_in_error:
+        out.pop("clinicalStatus", None)
+        out["verificationStatus"] = {"coding": [{"system": codes.CONDITION_VER_STATUS, "code": "entered-in-error"}]}
+        return out
+    if verification == "entered-in-error":
+        out["verificationStatus"] = {"coding": [{"system": codes.CONDITION_VER_STATUS, "code": "confirmed"}]}
+    out["clinicalStatus"] = {"coding": [{"system": codes.CONDITION_CLINICAL,
+                                         "code": "active" if a.active else "inactive"}]}
+    if a.active:
+        for key in [k for k in out if k.startswith("abatement")]:
+            out.pop(key)
+    return out
 
 
 def read_alert(r: Resource) -> MedicalAlert:
