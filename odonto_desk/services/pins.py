@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 SECRET_SERVICE = "unlock-pin"  # the SecretStore service the hashes are kept under
 MAX_TRIES = 5  # wrong PINs in a row before the lock signs the user out
+FIRST_WAIT_S, LONGEST_WAIT_S = 30.0, 900.0  # after each further round of MAX_TRIES wrong PINs
 MIN_DIGITS, MAX_DIGITS = 4, 12
 FORMAT_MESSAGE = f"A PIN is {MIN_DIGITS} to {MAX_DIGITS} digits."
 SALT_BYTES = 16
@@ -161,7 +162,10 @@ class PinStore:
             return False
         decoded = _decode(stored)
         if decoded is not None and decoded[0] != self.params:  # kept with other parameters: store it anew
-            self._secrets().store(SECRET_SERVICE, normalise(user), encode(pin, self.params))
+            try:
+                self._secrets().store(SECRET_SERVICE, normalise(user), encode(pin, self.params))
+            except Exception as exc:  # the right PIN still unlocks; the upgrade is tried again next time
+                log.warning("an unlock PIN could not be stored with new parameters: %s", type(exc).__name__)
         return True
 
     def set_pin(self, user: str, pin: str, *, current: str | None = None) -> None:
@@ -182,6 +186,21 @@ class PinStore:
         """Remove the user's PIN without it (a forgotten PIN: ``odonto-desk forget-pin``); False when
         there was none. Whoever can run this can read this account's secret store anyway."""
         return self._secrets().delete(SECRET_SERVICE, normalise(user))
+
+
+def retry_wait(failures: int, since_last: float) -> float:
+    """Seconds to wait before the next PIN may be tried, after ``failures`` wrong PINs in a row (kept
+    across locks, sign-ins and starts) the last of which was ``since_last`` seconds ago.
+
+    Each round of :data:`MAX_TRIES` wrong PINs signs the user out; from then on, each new round waits
+    30 s, then 60 s, 120 s … up to 15 minutes, so a 4-digit PIN cannot be found by signing in again
+    and again (10,000 PINs would take weeks).
+    """
+    rounds = failures // MAX_TRIES
+    if rounds == 0 or failures % MAX_TRIES:
+        return 0.0
+    wait = min(FIRST_WAIT_S * 2 ** min(rounds - 1, 16), LONGEST_WAIT_S)
+    return max(0.0, wait - max(0.0, since_last))
 
 
 def record_lock(session: Session, action: LockAction, summary: str) -> None:

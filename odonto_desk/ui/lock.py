@@ -48,6 +48,28 @@ def note_pin(settings: Settings, user: str, has_pin: bool) -> None:
     settings.set(PIN_USERS, "\n".join(names))
 
 
+PIN_FAILURES = "persist/pin_failures"
+
+
+def pin_failures(settings: Settings, user: str) -> tuple[int, float]:
+    """(wrong PINs in a row, unix time of the last) for ``user``: (0, 0.0) after a right one."""
+    import json
+
+    count, last = json.loads(settings.get(PIN_FAILURES)).get(normalise(user), (0, 0.0))
+    return int(count), float(last)
+
+
+def note_pin_failure(settings: Settings, user: str, count: int, at: float) -> None:
+    import json
+
+    doc = json.loads(settings.get(PIN_FAILURES))
+    if count:
+        doc[normalise(user)] = [count, at]
+    else:
+        doc.pop(normalise(user), None)
+    settings.set(PIN_FAILURES, json.dumps(doc))
+
+
 class LockPage(QWidget):
     """The locked window's page. It only asks; :class:`MainWindow` decides (checks, counts, audits)."""
 
@@ -98,7 +120,7 @@ class LockPage(QWidget):
         self.error.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.error.setWordWrap(True)
         self.error.hide()
-        self.hint = QLabel(f"Set a PIN in {SET_PIN_MENU} so only you can unlock.")
+        self.hint = QLabel(f"Set a PIN in {SET_PIN_MENU} so that only you can resume your session.")
         self.hint.setAccessibleName("Unlock PIN hint")
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.hint.setWordWrap(True)

@@ -18,6 +18,8 @@ a PIN). Locks, unlocks and failed unlocks are audited.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -46,13 +48,13 @@ from PySide6.QtWidgets import (
 
 from odonto_desk.domain.cdt import Catalog, demo_catalog
 from odonto_desk.domain.teeth import NumberingSystem
-from odonto_desk.services.pins import MAX_TRIES, PinError, PinStore, validate
+from odonto_desk.services.pins import MAX_TRIES, PinError, PinStore, retry_wait, validate
 from odonto_desk.services.rows import PatientRow
 from odonto_desk.services.session import Session
 from odonto_desk.ui.actions import ActionId, create_actions
 from odonto_desk.ui.chart.tab import ChartTab
 from odonto_desk.ui.errors import show_error
-from odonto_desk.ui.lock import LockPage, note_pin, pin_noted
+from odonto_desk.ui.lock import LockPage, note_pin, note_pin_failure, pin_failures, pin_noted
 from odonto_desk.ui.ops import lock as lock_ops
 from odonto_desk.ui.ops import patient as patient_ops
 from odonto_desk.ui.ops import sync as sync_ops
@@ -107,7 +109,6 @@ class MainWindow(QMainWindow):
         self.session = session
         self.settings = settings
         self.pins = pins or PinStore()  # its keyring loads at the first lock, not at start
-        self._pin_failures = 0  # wrong PINs in a row at this lock
         self.signed_out = False  # set by File ▸ Sign out: app.run asks who signs in next
         self.tasks = tasks or TaskManager(self)
         self.attached = False  # the services are loaded (at once, or after the first frame)
@@ -120,6 +121,8 @@ class MainWindow(QMainWindow):
         self.numbering = NumberingSystem(settings.get("setting/numbering"))
         self.patient: PatientRow | None = None
         self.alerts_dialog: AlertsDialog | None = None  # Patient ▸ Medical alerts, while it is open
+        self._conflicts_after_unlock = False  # a sync found conflicts while locked: shown after unlock
+        self._enabled_before_lock: set[ActionId] = set()
         self.setWindowTitle(f"Odonto Desk — {session.user.name} ({session.user.role.label})")
         self.setAccessibleName("Odonto Desk")
         self.resize(1360, 820)
@@ -564,6 +567,9 @@ class MainWindow(QMainWindow):
             self.show_conflicts()
 
     def show_conflicts(self) -> None:
+        if self.locked:
+            self._conflicts_after_unlock = True  # the panel shows patient edits: not over the lock
+            return
         self.conflicts_dock.show()
         # A side panel, not half the window: the chart stays usable beside it.
         self.resizeDocks([self.conflicts_dock], [340], Qt.Orientation.Horizontal)
@@ -623,14 +629,14 @@ class MainWindow(QMainWindow):
 
     def export_chart_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export chart", "chart.png", "PNG image (*.png);;PDF (*.pdf)")
-        if path:
+        if path and not self.locked:  # a platform's own chooser is not closed by the lock: ask again after
             self.export_chart(path)
 
     def print_chart(self) -> None:
         from PySide6.QtPrintSupport import QPrintDialog, QPrinter
 
         printer = QPrinter()
-        if QPrintDialog(printer, self).exec():
+        if QPrintDialog(printer, self).exec() and not self.locked:
             p = QPainter(printer)
             pm = self.chart_tab.odontogram.grab_chart(QSize(1600, 900))
             p.drawPixmap(p.viewport(), pm)
@@ -656,22 +662,36 @@ class MainWindow(QMainWindow):
         already = self.locked
         if not already:
             self._close_dialogs()
+            self._set_actions_enabled(False)
         self.pages.setCurrentWidget(self.lock_page)
         self.menuBar().setEnabled(False)  # and with it every action's shortcut
         self.conflicts_dock.hide()
         self._idle.stop()
         if not already:
-            self._pin_failures = 0
             uses_pin, error = self._pin_state()
             user = self.session.user
             self.lock_page.show_locked(user=user.name, role=user.role.label, uses_pin=uses_pin, error=error)
             self._audit("locked", f"locked {reason}" + (", PIN asked" if uses_pin else ", no PIN set"))
         self.lock_page.focus_entry()
 
+    def _set_actions_enabled(self, on: bool) -> None:
+        """Every window action on or off (the lock): their shortcuts too, whatever the platform's menu bar
+        does with a disabled one. Each keeps the state it had when the lock came."""
+        if not on:
+            self._enabled_before_lock = {aid for aid, a in self.actions_by_id.items() if a.isEnabled()}
+            for aid, action in self.actions_by_id.items():
+                action.setEnabled(aid is ActionId.QUIT)  # quitting saves and hides everything anyway
+        else:
+            for aid in self._enabled_before_lock:
+                self.actions_by_id[aid].setEnabled(True)
+            self._enabled_before_lock = set()
+
     def _close_dialogs(self) -> None:
         """Close every open dialog before the lock page shows: one left on top (the alerts editor, a
         plan's print preview, a file chooser) would show patient data over it. Each is cancelled,
         as if its Cancel or Close were pressed; a modal one returns to its caller as cancelled."""
+        while (popup := QApplication.activePopupWidget()) is not None:  # an open menu: its items still work
+            popup.close()
         for widget in QApplication.topLevelWidgets():
             if isinstance(widget, QDialog) and widget.isVisible():
                 widget.reject()
@@ -703,6 +723,13 @@ class MainWindow(QMainWindow):
             page.show_error(str(exc) if pin else "Type your PIN, then press Enter.")
             page.focus_entry()
             return
+        count, last = pin_failures(self.settings, self.session.user.name)
+        wait = retry_wait(count, time.time() - last)
+        if wait > 0:  # after a round of wrong PINs, even across sign-outs and starts
+            page.pin.clear()
+            page.show_error(f"Too many wrong PINs. Try again in {math.ceil(wait)} s, or sign out.")
+            page.focus_entry()
+            return
         try:
             right = self.pins.check(self.session.user.name, pin)
         except Exception as exc:
@@ -711,9 +738,12 @@ class MainWindow(QMainWindow):
         if right:
             self._unlocked("with the PIN")
             return
-        self._pin_failures += 1
-        left = MAX_TRIES - self._pin_failures
-        self._audit("unlock-failed", f"wrong PIN ({self._pin_failures} of {MAX_TRIES})"
+        count = pin_failures(self.settings, self.session.user.name)[0] + 1
+        note_pin_failure(self.settings, self.session.user.name, count, time.time())
+        in_round = (count - 1) % MAX_TRIES + 1
+        left = MAX_TRIES - in_round
+        self._audit("unlock-failed", f"wrong PIN ({in_round} of {MAX_TRIES}"
+                    + (f", {count} in a row" if count > MAX_TRIES else "") + ")"
                     + ("; signed out" if left <= 0 else ""))
         if left <= 0:
             self.sign_out()
@@ -738,11 +768,15 @@ class MainWindow(QMainWindow):
             self._audit("unlock-failed", "another name typed (no PIN set)")
 
     def _unlocked(self, how: str) -> None:
-        self._pin_failures = 0
+        note_pin_failure(self.settings, self.session.user.name, 0, 0.0)
         self.lock_page.pin.clear()
         self.lock_page.show_error("")
         self.pages.setCurrentIndex(0)
         self.menuBar().setEnabled(True)
+        self._set_actions_enabled(True)
+        if self._conflicts_after_unlock:
+            self._conflicts_after_unlock = False
+            self.show_conflicts()
         self._reset_idle()
         self._audit("unlocked", f"unlocked {how}")
 

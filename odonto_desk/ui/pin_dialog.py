@@ -54,7 +54,9 @@ class PinDialog(QDialog):
              "A PIN only you know unlocks this workstation after it locks; without one, anyone can "
              "unlock it by typing your name.")
             + f" 4 to {MAX_DIGITS} digits, kept on this computer as a salted hash. After {MAX_TRIES} wrong "
-            "PINs in a row the lock signs you out (open work is saved).")
+            "PINs in a row the lock signs you out (open work is saved), and each further round waits "
+            "longer. It guards your session: someone who signs out and in under their own name works, "
+            "and is recorded, as themselves.")
         intro.setWordWrap(True)
         self.current = _pin_field("Current PIN")
         self.new = _pin_field("New PIN")

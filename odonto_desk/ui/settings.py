@@ -91,6 +91,18 @@ def _names(v: Any) -> str:
     return "\n".join(sorted({str(n).strip() for n in items} - {""}))
 
 
+def _failures(v: Any) -> str:
+    """``{"normalised name": [count, unix time of the last]}`` as JSON; anything else is refused."""
+    import json
+
+    doc = json.loads(str(v))
+    if not isinstance(doc, dict) or not all(
+            isinstance(k, str) and isinstance(c, list) and len(c) == 2 and isinstance(c[0], int) and c[0] >= 0
+            and isinstance(c[1], int | float) for k, c in doc.items()):
+        raise ValueError("not a table of wrong PIN counts")
+    return json.dumps(doc, sort_keys=True)
+
+
 OPTIONS: dict[str, Option] = {o.key: o for o in (
     Option("setting/numbering", NumberingSystem.UNIVERSAL.value, lambda v: NumberingSystem(str(v)).value,
            "Tooth numbering", tuple(n.value for n in NumberingSystem)),
@@ -114,6 +126,8 @@ OPTIONS: dict[str, Option] = {o.key: o for o in (
     Option("persist/last_patient", "", str, "Last patient open"),
     # Who has an unlock PIN here (normalised names, no secret): lets a start without one skip the keyring.
     Option("persist/pin_users", "", _names, "Users with an unlock PIN"),
+    # Wrong PINs in a row per user, and when the last was typed: the lock's limit outlives a sign-out.
+    Option("persist/pin_failures", "{}", _failures, "Wrong unlock PINs in a row"),
 )}
 
 

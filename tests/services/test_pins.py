@@ -150,3 +150,16 @@ def test_forget_pin_removes_a_forgotten_pin_from_the_command_line(tmp_path, monk
     assert not PinStore().has_pin("Dr. Lee")
     assert main(["forget-pin", "Dr. Lee"]) == 1
     assert "has no unlock PIN" in capsys.readouterr().err
+
+
+
+def test_each_further_round_of_wrong_pins_waits_longer_up_to_fifteen_minutes():
+    from odonto_desk.services.pins import MAX_TRIES, retry_wait
+
+    assert [retry_wait(n, 0) for n in range(MAX_TRIES)] == [0.0] * MAX_TRIES  # the first round is free
+    assert retry_wait(MAX_TRIES, 0) == 30 and retry_wait(MAX_TRIES, 10) == 20 and retry_wait(MAX_TRIES, 31) == 0
+    assert retry_wait(MAX_TRIES + 1, 0) == 0  # a try was allowed after the wait: the round goes on
+    assert retry_wait(2 * MAX_TRIES, 0) == 60 and retry_wait(3 * MAX_TRIES, 0) == 120
+    assert retry_wait(40 * MAX_TRIES, 0) == 900  # at most 15 minutes
+    # 10,000 PINs by signing in again and again: weeks, not an afternoon
+    assert sum(retry_wait(r * MAX_TRIES, 0) for r in range(1, 10_000 // MAX_TRIES)) > 20 * 24 * 3600

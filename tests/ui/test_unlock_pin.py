@@ -85,6 +85,31 @@ def test_five_wrong_pins_in_a_row_sign_out(qtbot, window, pins, session, setting
     assert sum(1 for action, _ in rows if action == "unlock-failed") == MAX_TRIES
 
 
+def test_the_wrong_pins_outlive_the_sign_out_and_the_next_round_must_wait(qtbot, window, pins, session, settings):
+    from odonto_desk.ui.lock import note_pin_failure, pin_failures
+
+    w = window
+    pins.set_pin(session.user.name, PIN)
+    w.lock()
+    for _ in range(MAX_TRIES):
+        type_pin(qtbot, w, "999999")
+    assert w.signed_out
+    # signed in again under the same name (app.run opens it locked): no fresh five tries
+    again = MainWindow(session, settings, sync=False, pins=pins, locked=True)
+    qtbot.addWidget(again)
+    again.show()
+    assert again.locked and pin_failures(settings, session.user.name)[0] == MAX_TRIES
+    type_pin(qtbot, again, PIN)  # even the right PIN waits its turn
+    assert again.locked and again.lock_page.error.text().startswith("Too many wrong PINs. Try again in ")
+    assert again.lock_page.error.text().endswith(" s, or sign out.")
+    note_pin_failure(settings, session.user.name, MAX_TRIES, time.time() - 31)  # the 30 s have passed
+    type_pin(qtbot, again, "999999")
+    assert again.lock_page.error.text() == f"Wrong PIN, {MAX_TRIES - 1} tries left"
+    assert lock_rows(session)[-1] == ("unlock-failed", f"wrong PIN (1 of {MAX_TRIES}, {MAX_TRIES + 1} in a row)")
+    type_pin(qtbot, again, PIN)
+    assert not again.locked and pin_failures(settings, session.user.name) == (0, 0.0)
+
+
 def test_someone_else_can_sign_out_from_the_lock(qtbot, window, pins, session):
     w = window
     pins.set_pin(session.user.name, PIN)
@@ -233,3 +258,22 @@ def test_a_start_whose_user_has_a_pin_opens_locked_and_so_does_signing_in_by_tha
     QTimer.singleShot(100, play)
     assert app_module.run([], pins=pins) == 0
     assert steps == ["started locked", "asked", "locked after sign-in", "unlocked", "closed"]
+
+
+def test_while_locked_no_action_or_shortcut_works_and_conflicts_wait_for_the_unlock(qtbot, window, pins, session):
+    w = window
+    pins.set_pin(session.user.name, PIN)
+    before = {aid: a.isEnabled() for aid, a in w.actions_by_id.items()}
+    w.lock()
+    assert [aid for aid, a in w.actions_by_id.items() if a.isEnabled()] == [ActionId.QUIT]
+    triggered = []
+    w.actions_by_id[ActionId.FIND_PATIENT].triggered.connect(lambda: triggered.append("find"))
+    qtbot.keyClick(w.lock_page.pin, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)  # Ctrl+F
+    assert triggered == []
+    w.show_conflicts()  # a sync that found conflicts while the window was locked
+    assert not w.conflicts_dock.isVisible()
+    type_pin(qtbot, w, PIN)
+    assert not w.locked and {aid: a.isEnabled() for aid, a in w.actions_by_id.items()} == before
+    assert w.conflicts_dock.isVisible()
+    qtbot.keyClick(w.finder, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert triggered == ["find"]
