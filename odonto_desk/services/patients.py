@@ -10,7 +10,7 @@ from odonto_desk.domain.age import age_on
 from odonto_desk.domain.alerts import MedicalAlert, header_order
 from odonto_desk.domain.errors import DomainError
 from odonto_desk.domain.people import Patient
-from odonto_desk.fhir.codes import GPID_SYSTEM
+from odonto_desk.fhir.codes import CS_ALERT_KIND, GPID_SYSTEM
 from odonto_desk.fhir.errors import FhirMappingError
 from odonto_desk.fhir.resources.alerts import PROBLEM_LIST_ITEM, is_medical_alert, read_alert
 from odonto_desk.fhir.resources.people import read_patient
@@ -71,9 +71,10 @@ class PatientService:
 
     def _all(self) -> list[PatientRow]:
         cache = self.session.cache()
-        # Every alert is a problem-list Condition: filtered in SQLite, not by parsing each chart mark.
+        # An alert is a problem-list Condition or carries our alert kind (what is_medical_alert accepts):
+        # filtered in SQLite, not by parsing each chart mark.
         alerts: dict[str, list[MedicalAlert]] = {}
-        for a in read_alerts(cache.of_type_containing("Condition", PROBLEM_LIST_ITEM))[0]:
+        for a in read_alerts(cache.of_type_containing("Condition", PROBLEM_LIST_ITEM, CS_ALERT_KIND))[0]:
             alerts.setdefault(a.patient, []).append(a)
         out = []
         for resource in cache.of_type("Patient"):

@@ -243,12 +243,15 @@ class Cache:
                                     (rtype,)).fetchall()
         return [json.loads(text) for (text,) in rows if text is not None]
 
-    def of_type_containing(self, rtype: str, needle: str) -> list[Json]:
-        """Live resources of one type whose JSON text contains ``needle``: a cheap filter in SQLite
-        before parsing (the finder's medical alerts among every chart Condition)."""
+    def of_type_containing(self, rtype: str, *needles: str) -> list[Json]:
+        """Live resources of one type whose JSON text contains any of ``needles``: a cheap filter in
+        SQLite before parsing (the finder's medical alerts among every chart Condition)."""
+        if not needles:
+            return []
+        match = " OR ".join("instr(coalesce(local, raw), ?) > 0" for _ in needles)
         rows = self.db.conn.execute(
-            "SELECT coalesce(local, raw) AS text FROM resource WHERE type = ? AND deleted = 0 "
-            "AND instr(coalesce(local, raw), ?) > 0", (rtype, needle)).fetchall()
+            f"SELECT coalesce(local, raw) AS text FROM resource WHERE type = ? AND deleted = 0 AND ({match})",
+            (rtype, *needles)).fetchall()
         return [json.loads(text) for (text,) in rows if text is not None]
 
     # --- local writes: resource + outbox + audit in one transaction -----------------------------

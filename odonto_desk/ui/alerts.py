@@ -257,3 +257,4 @@ class AlertsDialog(QDialog):
         self.toggle_button.setEnabled(alert is not None and self.editable)
         self.error_button.setEnabled(alert is not None and self.editable)
         self.toggle_button.setText("Mark &resolved" if alert is None or alert.active else "Mark &active again")
+        self.toggle_button.setAccessibleName(self.toggle_button.text().replace("&", ""))

@@ -374,9 +374,10 @@ class MainWindow(QMainWindow):
         self.patients.clear()
         select = None
         for p in rows:
-            # ⚠ before the name of a patient with active medical alerts: seen before the chart is opened.
-            flag = "⚠ " if p.alerts else ""
-            item = QListWidgetItem(f"{flag}{p.listed}\n{p.gpid} · born {p.birth_date or '?'}")
+            # ⚠ after the name of a patient with active medical alerts: seen before the chart is opened
+            # (after, so typing a family name in the list still jumps to it).
+            flag = "  ⚠" if p.alerts else ""
+            item = QListWidgetItem(f"{p.listed}{flag}\n{p.gpid} · born {p.birth_date or '?'}")
             item.setData(Qt.ItemDataRole.UserRole, p)
             said = f", medical alerts: {', '.join(p.alerts)}" if p.alerts else ""
             item.setData(Qt.ItemDataRole.AccessibleTextRole, f"{p.name}, {p.gpid}, born {p.birth_date}{said}")

@@ -142,7 +142,8 @@ def test_forget_pin_removes_a_forgotten_pin_from_the_command_line(tmp_path, monk
 
     # The command's own secret store: the file fallback under a private config folder.
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    # keyring picks its backend once per process: make sure none is used, whatever was loaded before
+    monkeypatch.setattr("odonto_desk.store.secrets.usable_keyring", lambda: None)
     PinStore().set_pin("Dr. Lee", "2468")
     assert PinStore().has_pin("dr.  lee")
     assert main(["forget-pin", "Dr. Lee"]) == 0

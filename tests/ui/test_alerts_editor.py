@@ -140,11 +140,11 @@ def test_the_lock_and_opening_another_patient_close_the_editor(qtbot, window):
     assert w.alerts_dialog is None
 
 
-def test_a_front_desk_user_sees_the_alerts_read_only(qtbot, session_as, settings):
+def test_a_front_desk_user_sees_the_alerts_read_only(qtbot, session_as, settings, pins):
     from odonto_desk.services.session import Role
     from odonto_desk.ui.main_window import MainWindow
 
-    w = MainWindow(session_as(Role.FRONT_DESK, "Pat Reyes"), settings, sync=False)
+    w = MainWindow(session_as(Role.FRONT_DESK, "Pat Reyes"), settings, sync=False, pins=pins)
     qtbot.addWidget(w)
     w.show()
     qtbot.waitUntil(lambda: w.patients.count() == 3, timeout=5000)
@@ -165,16 +165,16 @@ def test_the_finder_flags_patients_with_alerts_and_follows_the_editor(qtbot, win
                 range(w.patients.count())}
 
     items = listed()
-    assert items["demo-rivera"].text().startswith("⚠ Rivera, Jordan")
+    assert items["demo-rivera"].text().startswith("Rivera, Jordan  ⚠\n")
     assert items["demo-rivera"].toolTip() == "⚠ Latex allergy"
     assert "medical alerts: Latex allergy" in items["demo-rivera"].data(Qt.ItemDataRole.AccessibleTextRole)
-    assert items["demo-haddad"].text().startswith("⚠ Haddad")
-    assert items["demo-chen"].text().startswith("Chen, Mia") and not items["demo-chen"].toolTip()
+    assert items["demo-haddad"].text().startswith("Haddad, Samir  ⚠\n")
+    assert items["demo-chen"].text().startswith("Chen, Mia\n") and not items["demo-chen"].toolTip()
     _open(qtbot, w, "demo-chen")
     dialog = _editor(qtbot, w)
     qtbot.keyClicks(dialog.text, "penicillin")
     qtbot.keyClick(dialog.text, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: listed()["demo-chen"].text().startswith("⚠ Chen, Mia"), timeout=5000)
+    qtbot.waitUntil(lambda: listed()["demo-chen"].text().startswith("Chen, Mia  ⚠\n"), timeout=5000)
     assert w.patient is not None and w.patient.id == "demo-chen"  # the open chart stays open
 
 
