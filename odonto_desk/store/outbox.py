@@ -118,7 +118,7 @@ def squash(entries: Sequence[OutboxEntry]) -> list[PushItem]:
             plans.append(_reduce(unit[:-1]) + _reduce(unit[-1:]))
         else:
             plans.append(_reduce(unit))
-    changed = True
+    changed = bool(droppable)  # walking every payload's references is only needed to keep a dropped create
     while changed:  # keeping one create can make another one referenced
         referenced = {ref for plan in plans for item in plan for ref in references(item.payload)}
         changed = False

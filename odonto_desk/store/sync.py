@@ -407,9 +407,12 @@ class SyncEngine:
         after it (as a retry would be), it would put older content over newer.
         """
         refused = {e.seq for e in cache.outbox.entries(("sending",)) if (e.last_error or "").startswith(REFUSED)}
+        if not refused:
+            return items  # the usual case: nothing was refused, nothing to supersede
+        last = {(item.type, item.id): n for n, item in enumerate(items)}  # one pass, not one per item
         keep: list[PushItem] = []
         for n, item in enumerate(items):
-            later = any((o.type, o.id) == (item.type, item.id) for o in items[n + 1:])
+            later = last[(item.type, item.id)] > n
             if later and item.operation in ("update", "delete") and all(s in refused for s in item.seqs):
                 with transaction(cache.db) as conn:
                     conn.executemany("UPDATE outbox SET state = 'cancelled' WHERE seq = ? AND state = 'sending'",
