@@ -358,16 +358,24 @@ class Outbox:
 
 def rewrite_references(value: Any, old: str, new: str) -> Any:
     """A copy of a FHIR JSON value with every ``reference`` equal to ``old`` (or its history) pointing at ``new``."""
+    return rewrite_references_many(value, {old: new})
+
+
+def rewrite_references_many(value: Any, renames: dict[str, str]) -> Any:
+    """A copy of a FHIR JSON value with every ``reference`` to a key of ``renames`` (or to its history)
+    pointing at its value: one walk for all of them (a transaction's creates, say), not one each."""
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
-            if k == "reference" and isinstance(v, str) and (v == old or v.startswith(old + "/_history/")):
-                out[k] = new + v[len(old):]
+            if k == "reference" and isinstance(v, str):
+                base, history, version = v.partition("/_history/")
+                target = renames.get(base)
+                out[k] = target + history + version if target is not None else v
             else:
-                out[k] = rewrite_references(v, old, new)
+                out[k] = rewrite_references_many(v, renames)
         return out
     if isinstance(value, list):
-        return [rewrite_references(v, old, new) for v in value]
+        return [rewrite_references_many(v, renames) for v in value]
     return value
 
 

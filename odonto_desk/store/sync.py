@@ -40,7 +40,6 @@ receiver's request threads); a lock keeps pushes and pulls from interleaving.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging
@@ -73,7 +72,12 @@ from odonto_desk.fhir.validate import ODONTO_TYPES
 from odonto_desk.store.audit import utc_now
 from odonto_desk.store.cache import Cache
 from odonto_desk.store.db import transaction
-from odonto_desk.store.outbox import OutboxEntry, PushItem, parse_reference, rewrite_references
+from odonto_desk.store.outbox import (
+    OutboxEntry,
+    PushItem,
+    parse_reference,
+    rewrite_references_many,
+)
 
 log = logging.getLogger(__name__)
 
@@ -239,9 +243,7 @@ def build_transaction(group: Sequence[PushItem]) -> Json:
     entries = []
     for item in group:
         assert item.payload is not None and item.operation in ("create", "update")
-        resource: Json = copy.deepcopy(item.payload)
-        for old, new in urns.items():
-            resource = rewrite_references(resource, old, new)
+        resource: Json = rewrite_references_many(item.payload, urns)  # a copy: the frozen payload stays
         if item.operation == "create":
             request: Json = {"method": "POST", "url": item.type}
             cond = _local_identifier(item.payload)
@@ -525,9 +527,7 @@ class SyncEngine:
                 out.append((server_id, version, resource))
                 continue
             # No body in the answer: our content, as the server stored it (ids resolved, versioned).
-            raw: Json = copy.deepcopy(item.payload or {})
-            for old, new in ids.items():
-                raw = rewrite_references(raw, old, new)
+            raw: Json = rewrite_references_many(item.payload or {}, ids)  # a copy
             raw["id"] = server_id
             meta = dict(raw.get("meta") or {})
             if version is not None:

@@ -352,3 +352,19 @@ def test_rename_gives_the_resources_open_payloads_the_server_id(cache):
     assert local not in cache.db.conn.execute(
         "SELECT group_concat(payload) FROM outbox WHERE state IN ('pending', 'sending', 'conflict')").fetchone()[0]
     assert cache.get("Patient", "srv-p")["id"] == "srv-p"
+
+
+def test_many_references_are_rewritten_in_one_walk_history_kept_and_the_value_copied():
+    from odonto_desk.store.outbox import rewrite_references_many
+
+    value = {"subject": {"reference": "Patient/tmp-1"},
+             "basedOn": [{"reference": "ServiceRequest/tmp-2/_history/3"}, {"reference": "ServiceRequest/other"}],
+             "note": [{"text": "Patient/tmp-1 in words is not a reference"}],
+             "focus": {"reference": "Patient/tmp-10"}}  # a longer id that starts the same: untouched
+    renames = {"Patient/tmp-1": "Patient/p-9", "ServiceRequest/tmp-2": "urn:uuid:abc"}
+    out = rewrite_references_many(value, renames)
+    assert out["subject"] == {"reference": "Patient/p-9"}
+    assert out["basedOn"] == [{"reference": "urn:uuid:abc/_history/3"}, {"reference": "ServiceRequest/other"}]
+    assert out["note"] == value["note"] and out["focus"] == {"reference": "Patient/tmp-10"}
+    assert value["subject"] == {"reference": "Patient/tmp-1"}  # the input is not changed
+    assert out["basedOn"] is not value["basedOn"]
