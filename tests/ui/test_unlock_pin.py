@@ -105,7 +105,9 @@ def test_the_wrong_pins_outlive_the_sign_out_and_the_next_round_must_wait(qtbot,
     note_pin_failure(settings, session.user.name, MAX_TRIES, time.time() - 31)  # the 30 s have passed
     type_pin(qtbot, again, "999999")
     assert again.lock_page.error.text() == f"Wrong PIN, {MAX_TRIES - 1} tries left"
-    assert lock_rows(session)[-1] == ("unlock-failed", f"wrong PIN (1 of {MAX_TRIES}, {MAX_TRIES + 1} in a row)")
+    # audited on a worker thread: wait for the row rather than race the writer
+    qtbot.waitUntil(lambda: ("unlock-failed", f"wrong PIN (1 of {MAX_TRIES}, {MAX_TRIES + 1} in a row)")
+                    in lock_rows(session), timeout=5000)
     type_pin(qtbot, again, PIN)
     assert not again.locked and pin_failures(settings, session.user.name) == (0, 0.0)
 
