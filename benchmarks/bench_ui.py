@@ -540,6 +540,16 @@ def odontogram_repaint(quick: bool) -> list[dict]:
     renders = art.renders
     ours = _paint_ms(widget.paint_chart, CHART_SIZE, iterations)
     rendered_while_timed = art.renders - renders
+    # The paint after a change of selection: the chart is composed again from the tooth pictures.
+    flip = [PERMANENT_TEETH[2], PERMANENT_TEETH[13]]
+
+    def recompose(p: Any) -> None:
+        flip.reverse()
+        widget.select(flip[0])
+        widget.paint_chart(p)
+
+    _paint_ms(recompose, CHART_SIZE, 3)
+    recomposed = statistics.median(_paint_ms(recompose, CHART_SIZE, iterations))
     naive = NaivePainter(widget)
     _paint_ms(naive.paint, CHART_SIZE, 2)
     base = _paint_ms(naive.paint, CHART_SIZE, baseline_iterations)
@@ -553,6 +563,7 @@ def odontogram_repaint(quick: bool) -> list[dict]:
              "baseline_iterations": baseline_iterations, "baseline_p95": round(percentiles(base, 95)[0], 3),
              "cells": len(widget.layout_now().cells), "marks": len(marks),
              "svg_renders_while_timed": rendered_while_timed, "size": list(CHART_SIZE),
+             "recompose_median_ms": round(recomposed, 3),  # after a selection change: composed again
              "goal": "median <= 1 ms and >= 10x faster", "met": median <= 1 and speedup >= 10}]
 
 

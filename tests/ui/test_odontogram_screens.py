@@ -101,3 +101,33 @@ def test_the_comparison_catches_a_missing_mark(qapp):
     full = render(qapp, dentition, marks, numbering)
     fewer = render(qapp, dentition, [m for m in marks if m.tooth != Tooth("3")], numbering)
     assert difference(full, fewer)[0] > 0.004
+
+
+def test_the_composed_chart_follows_every_change_and_is_reused_when_nothing_changed(qapp):
+    """A repaint that changes nothing is one blit of the composed chart; a selection, new marks, a
+    numbering or a size makes it compose again (a stale picture would show the wrong chart)."""
+    from odonto_desk.domain.surfaces import Surface
+
+    dentition, marks, numbering = CASES["adult-universal"]
+    og = Odontogram()
+    og.resize(SIZE)
+    og.set_numbering(numbering)
+    og.set_chart(dentition.shown(marks), marks)
+
+    def shot() -> QImage:
+        return og.grab_chart(SIZE).toImage().convertToFormat(QImage.Format.Format_RGB32)
+
+    plain = shot()
+    composed = og.compositions
+    assert difference(plain, shot())[0] == 0 and og.compositions == composed  # nothing changed: reused
+    og.select(Tooth("3"), [Surface("O")])
+    selected = shot()
+    assert difference(plain, selected)[0] > 0 and og.compositions == composed + 1
+    og.clear_selection()
+    assert difference(plain, shot())[0] == 0
+    og.set_chart(dentition.shown(marks), [m for m in marks if m.tooth != Tooth("3")])
+    assert difference(plain, shot())[0] > 0.004  # one filling less
+    og.set_chart(dentition.shown(marks), marks)
+    og.set_numbering(NumberingSystem.FDI)
+    assert difference(plain, shot())[0] > 0  # the labels
+    og.deleteLater()

@@ -62,7 +62,13 @@ class Odontogram(QWidget):
         self._surface_cursor = 0
         self._layout: Layout | None = None
         self._pictures: dict[tuple[object, ...], QPixmap] = {}
+        self._pictures_epoch = 0  # counts the clears of _pictures (new marks, a resize)
         self._labels: QPixmap | None = None
+        # The teeth and labels composed once (a repaint that changes nothing is one blit), with what
+        # they were composed from; the selection and focus outlines are drawn over it on each paint.
+        self._frame: QPixmap | None = None
+        self._frame_from: tuple[object, ...] = ()
+        self.compositions = 0  # how often the chart was composed (tests: a repaint of nothing new composes none)
         self._drag_from: Tooth | None = None
         self._typed = ""
         self._typed_clock = QElapsedTimer()
@@ -83,6 +89,7 @@ class Odontogram(QWidget):
             if self._focus not in self._teeth:
                 self._focus = None
         self._pictures.clear()
+        self._pictures_epoch += 1
         self._describe_focus()
         self.update()
 
@@ -177,12 +184,8 @@ class Odontogram(QWidget):
         p.end()
 
     def paint_chart(self, p: QPainter) -> None:
-        p.fillRect(self.rect(), self.palette().base())
+        p.drawPixmap(0, 0, self._composed())
         layout = self.layout_now()
-        dpr = self.devicePixelRatioF()
-        for cell in layout.cells:
-            p.drawPixmap(cell.rect.topLeft(), self._picture(cell, dpr))
-        p.drawPixmap(0, 0, self._label_pixmap(layout, dpr))
         if self._selection:
             pen = QPen(SELECTION, 2)
             p.setPen(pen)
@@ -192,6 +195,31 @@ class Odontogram(QWidget):
             pen = QPen(FOCUS, 1.5, Qt.PenStyle.DotLine)
             p.setPen(pen)
             p.drawRect(layout.column_rect(self._focus).adjusted(-2, -2, 2, 2))
+
+    def _composed(self) -> QPixmap:
+        """Background, every tooth picture and the labels in one pixmap, composed again only when
+        one of them changes: the layout (size, teeth), the labels (numbering), the pictures (marks,
+        selected surfaces), the scale or the palette."""
+        layout = self.layout_now()
+        dpr = self.devicePixelRatioF()
+        labels = self._label_pixmap(layout, dpr)
+        made_from = (layout, labels, dpr, self.size(), frozenset(self._selection.items()), self._pictures_epoch,
+                     self.palette().base().color().rgba())
+        if self._frame is None or len(made_from) != len(self._frame_from) or any(
+                a is not b and a != b for a, b in zip(made_from, self._frame_from, strict=True)):
+            frame = self._frame
+            if frame is None or frame.size() != self.size() * dpr or frame.devicePixelRatio() != dpr:
+                frame = QPixmap(self.size() * dpr)  # else painted over: a new pixmap a change cost as much
+                frame.setDevicePixelRatio(dpr)
+            self.compositions += 1
+            p = QPainter(frame)
+            p.fillRect(self.rect(), self.palette().base())
+            for cell in layout.cells:
+                p.drawPixmap(cell.rect.topLeft(), self._picture(cell, dpr))
+            p.drawPixmap(0, 0, labels)
+            p.end()
+            self._frame, self._frame_from = frame, made_from
+        return self._frame
 
     def _picture(self, cell: Cell, dpr: float) -> QPixmap:
         tooth = cell.tooth
@@ -236,6 +264,7 @@ class Odontogram(QWidget):
         self._layout = None
         self._labels = None
         self._pictures.clear()
+        self._pictures_epoch += 1
         super().resizeEvent(event)
 
     def sizeHint(self) -> QSize:
