@@ -22,10 +22,9 @@ from odonto_desk.domain.alerts import (
     resolved,
 )
 from odonto_desk.domain.errors import DomainError
-from odonto_desk.fhir.errors import FhirMappingError
 from odonto_desk.fhir.mapping import to_fhir
 from odonto_desk.fhir.resources.alerts import is_medical_alert, read_alert, with_status
-from odonto_desk.services.patients import PatientService
+from odonto_desk.services.patients import PatientService, readable_alerts
 from odonto_desk.services.session import Session
 
 
@@ -69,13 +68,8 @@ class AlertService:
     # --- internals ---------------------------------------------------------------------------------
 
     def _all(self, patient_id: str) -> list[MedicalAlert]:
-        out = []
-        for r in self.session.cache().patient_resources(patient_id, ("Condition",)):
-            if not is_medical_alert(r):
-                continue
-            with contextlib.suppress(FhirMappingError, DomainError):  # the chart lists the unreadable ones
-                out.append(read_alert(r))
-        return out
+        # Unreadable ones are left out here: the chart's header counts them.
+        return readable_alerts(self.session.cache().patient_resources(patient_id, ("Condition",)))[0]
 
     def _change(self, patient_id: str, alert_id: str,
                 change: Callable[[MedicalAlert], MedicalAlert]) -> MedicalAlert:

@@ -24,8 +24,8 @@ def patient_row(p: Patient, today: dt.date, alerts: Iterable[MedicalAlert] = ())
                       age_on(p.birth_date, today), p.gender.value, tuple(a.label for a in header_order(alerts)))
 
 
-def read_alerts(resources: Iterable[dict[str, Any]]) -> tuple[list[MedicalAlert], list[str]]:
-    """The active medical alerts among ``resources``, allergies first, and those that could not be read."""
+def readable_alerts(resources: Iterable[dict[str, Any]]) -> tuple[list[MedicalAlert], list[str]]:
+    """Every medical alert among ``resources`` (active or not), and those that could not be read."""
     alerts, bad = [], []
     for r in resources:
         if not is_medical_alert(r):
@@ -34,6 +34,12 @@ def read_alerts(resources: Iterable[dict[str, Any]]) -> tuple[list[MedicalAlert]
             alerts.append(read_alert(r))
         except (FhirMappingError, DomainError) as exc:
             bad.append(f"{r.get('resourceType')}/{r.get('id')}: {exc}")
+    return alerts, bad
+
+
+def read_alerts(resources: Iterable[dict[str, Any]]) -> tuple[list[MedicalAlert], list[str]]:
+    """The active medical alerts among ``resources``, allergies first, and those that could not be read."""
+    alerts, bad = readable_alerts(resources)
     return header_order(alerts), bad
 
 

@@ -665,7 +665,7 @@ class MainWindow(QMainWindow):
             self._close_dialogs()
             self._set_actions_enabled(False)
         self.pages.setCurrentWidget(self.lock_page)
-        self.menuBar().setEnabled(False)  # and with it every action's shortcut
+        self.menuBar().setEnabled(False)
         self.conflicts_dock.hide()
         self._idle.stop()
         if not already:
@@ -739,7 +739,7 @@ class MainWindow(QMainWindow):
         if right:
             self._unlocked("with the PIN")
             return
-        count = pin_failures(self.settings, self.session.user.name)[0] + 1
+        count += 1
         note_pin_failure(self.settings, self.session.user.name, count, time.time())
         in_round = (count - 1) % MAX_TRIES + 1
         left = MAX_TRIES - in_round
